@@ -1,0 +1,201 @@
+//! The agent's request handlers and its heartbeat.
+
+use crate::volume::{disk_usage, should_be_full};
+use anyhow::Context;
+use coffer_bus::messages::{AgentRequest, AgentStatus, ConductorMessage};
+use coffer_bus::{Bus, CONDUCTOR};
+use coffer_model::{OperatingStatus, VolumeUsage};
+use coffer_strategy::{DatastoreManager, Health, InstanceContext};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the datastore should be doing, kept on disk so a restarted agent
+/// knows whether a stopped server crashed or was stopped on purpose.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Desired {
+    /// Not prepared yet.
+    New,
+    Running,
+    Stopped,
+}
+
+pub struct Agent {
+    manager: Arc<dyn DatastoreManager>,
+    ctx: InstanceContext,
+    state_file: PathBuf,
+    /// One lifecycle operation at a time (a repeated prepare waits for the first).
+    op: Mutex<()>,
+    full: AtomicBool,
+}
+
+impl Agent {
+    pub fn new(
+        manager: Arc<dyn DatastoreManager>,
+        ctx: InstanceContext,
+        state_file: PathBuf,
+    ) -> Self {
+        Self {
+            manager,
+            ctx,
+            state_file,
+            op: Mutex::new(()),
+            full: AtomicBool::new(false),
+        }
+    }
+
+    fn desired(&self) -> Desired {
+        match std::fs::read_to_string(&self.state_file)
+            .as_deref()
+            .map(str::trim)
+        {
+            Ok("running") => Desired::Running,
+            Ok("stopped") => Desired::Stopped,
+            _ => Desired::New,
+        }
+    }
+
+    fn set_desired(&self, d: Desired) -> anyhow::Result<()> {
+        let s = match d {
+            Desired::New => "new",
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        };
+        let tmp = self.state_file.with_extension("tmp");
+        std::fs::write(&tmp, s)?;
+        std::fs::rename(tmp, &self.state_file).context("saving agent state")
+    }
+
+    /// At agent start: keep a running server (adopt it), start one that
+    /// should run but does not (it crashed while the agent was away).
+    pub async fn adopt_or_restart(&self) {
+        if self.desired() != Desired::Running {
+            return;
+        }
+        if let Some(pid) = self.manager.pid(&self.ctx) {
+            tracing::info!(pid, "adopted the running datastore");
+            return;
+        }
+        let _guard = self.op.lock().await;
+        if let Err(e) = self.start().await {
+            tracing::error!("could not restart the datastore: {e:#}");
+        }
+    }
+
+    async fn start(&self) -> anyhow::Result<()> {
+        self.manager.render_config(&self.ctx).await?;
+        self.manager.start(&self.ctx, START_TIMEOUT).await?;
+        // Read-only mode does not survive a server restart: apply it again.
+        if self.full.load(Ordering::SeqCst) {
+            self.manager.set_read_only(&self.ctx, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Handle one request from the control plane.
+    pub async fn handle(&self, body: Value) -> anyhow::Result<Value> {
+        let request: AgentRequest = serde_json::from_value(body).context("bad request")?;
+        match request {
+            AgentRequest::Prepare { databases, users } => {
+                let _guard = self.op.lock().await;
+                tracing::info!(databases = databases.len(), users = users.len(), "prepare");
+                self.manager.initialize(&self.ctx).await?;
+                self.start().await?;
+                self.manager.create_databases(&self.ctx, &databases).await?;
+                self.manager.create_users(&self.ctx, &users).await?;
+                self.set_desired(Desired::Running)?;
+                tracing::info!("prepared");
+                Ok(serde_json::to_value(self.status().await)?)
+            }
+            AgentRequest::Restart => {
+                let _guard = self.op.lock().await;
+                tracing::info!("restart");
+                self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
+                self.start().await?;
+                self.set_desired(Desired::Running)?;
+                Ok(serde_json::to_value(self.status().await)?)
+            }
+            AgentRequest::Stop => {
+                let _guard = self.op.lock().await;
+                tracing::info!("stop");
+                self.set_desired(Desired::Stopped)?;
+                self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
+                Ok(Value::Null)
+            }
+            AgentRequest::Status => Ok(serde_json::to_value(self.status().await)?),
+        }
+    }
+
+    /// Probe the datastore and the volume; enforce the volume size.
+    pub async fn status(&self) -> AgentStatus {
+        let health = self.manager.health(&self.ctx).await;
+        let status = match (health, self.desired()) {
+            (Health::Healthy, _) => OperatingStatus::Healthy,
+            (Health::Running, _) => OperatingStatus::Running,
+            (Health::Stopped, Desired::New) => OperatingStatus::New,
+            (Health::Stopped, Desired::Stopped) => OperatingStatus::Shutdown,
+            (Health::Stopped, Desired::Running) => OperatingStatus::Crashed,
+        };
+        let size = self.ctx.volume_size_bytes;
+        let used = disk_usage(&self.ctx.data_dir);
+        let was_full = self.full.load(Ordering::SeqCst);
+        let full = should_be_full(used, size, was_full);
+        if full != was_full && health == Health::Healthy {
+            match self.manager.set_read_only(&self.ctx, full).await {
+                Ok(()) => {
+                    self.full.store(full, Ordering::SeqCst);
+                    if full {
+                        tracing::warn!(used, size, "volume full: datastore set read-only");
+                    } else {
+                        tracing::info!(used, size, "volume has room again: writes allowed");
+                    }
+                }
+                Err(e) => tracing::error!("could not change read-only mode: {e:#}"),
+            }
+        }
+        let volume = VolumeUsage {
+            used_bytes: used,
+            size_bytes: size,
+            full: self.full.load(Ordering::SeqCst),
+        };
+        AgentStatus { status, volume }
+    }
+}
+
+/// Report status to the conductor every `every`, and restart a datastore
+/// that should run but died.
+pub async fn heartbeat_loop(
+    agent: Arc<Agent>,
+    bus: Arc<dyn Bus>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let instance_id = agent.ctx.instance_id;
+    loop {
+        let status = agent.status().await;
+        if status.status == OperatingStatus::Crashed {
+            tracing::warn!("datastore is down; starting it again");
+            agent.adopt_or_restart().await;
+        }
+        let msg = ConductorMessage::Heartbeat {
+            instance_id,
+            status,
+        };
+        if let Ok(body) = serde_json::to_value(&msg) {
+            if let Err(e) = bus.cast(CONDUCTOR, body).await {
+                tracing::debug!("heartbeat not sent: {e}");
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

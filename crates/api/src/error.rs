@@ -1,0 +1,61 @@
+//! The one place where errors become HTTP statuses and Trove's error bodies:
+//! `{"itemNotFound": {"code": 404, "message": "..."}}` and its siblings.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use coffer_meta::MetaError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_key(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "badRequest"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "itemNotFound"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessableEntity"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "overLimit"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "badMethod"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "instanceFault"),
+        }
+    }
+}
+
+impl From<MetaError> for ApiError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            MetaError::Conflict(m) => ApiError::Conflict(m),
+            other => {
+                tracing::error!("metadata store: {other:#}");
+                ApiError::Internal("the metadata store failed; try again".into())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, key) = self.status_and_key();
+        let body = json!({ key: { "code": status.as_u16(), "message": self.to_string() } });
+        (status, Json(body)).into_response()
+    }
+}

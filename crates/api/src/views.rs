@@ -1,0 +1,204 @@
+//! Wire shapes of resources, as Trove's v1.0 API writes them.
+
+use crate::links::links;
+use coffer_model::{
+    Datastore, DatastoreVersion, Flavor, Instance, InstanceStatus, OperatingStatus,
+};
+use serde_json::{json, Value};
+
+/// Trove's timestamp format: ISO 8601 without a zone, in UTC.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+pub fn flavor(base: &str, project: &str, f: &Flavor) -> Value {
+    json!({
+        "id": f.id.0,
+        "str_id": f.id.to_string(),
+        "name": f.name,
+        "ram": f.ram_mb,
+        "vcpus": f.vcpus,
+        "disk": f.disk_gb,
+        "ephemeral": 0,
+        "links": links(base, project, &format!("flavors/{}", f.id)),
+    })
+}
+
+pub fn version(base: &str, project: &str, ds: &Datastore, v: &DatastoreVersion) -> Value {
+    json!({
+        "id": v.id,
+        "name": v.name,
+        "version": v.name,
+        "datastore": ds.id,
+        "active": v.active,
+        "manager": v.manager,
+        "image": null,
+        "packages": "",
+        "links": links(base, project, &format!("datastores/versions/{}", v.id)),
+    })
+}
+
+pub fn datastore(base: &str, project: &str, ds: &Datastore) -> Value {
+    let versions: Vec<Value> = ds
+        .versions
+        .iter()
+        .filter(|v| v.active)
+        .map(|v| {
+            json!({
+                "id": v.id,
+                "name": v.name,
+                "version": v.name,
+                "links": links(base, project, &format!("datastores/versions/{}", v.id)),
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "id": ds.id,
+        "name": ds.name,
+        "links": links(base, project, &format!("datastores/{}", ds.id)),
+        "versions": versions,
+    });
+    if let Some(d) = ds.default_version {
+        out["default_version"] = json!(d);
+    }
+    out
+}
+
+/// The datastore health to show: what the agent last reported, or UNKNOWN
+/// for a live instance whose agent has been silent longer than `silence`.
+pub fn operating_status(i: &Instance, silence: std::time::Duration) -> OperatingStatus {
+    let stale = match i.last_heartbeat {
+        Some(hb) => (chrono::Utc::now() - hb)
+            .to_std()
+            .is_ok_and(|age| age > silence),
+        None => true,
+    };
+    if i.status == InstanceStatus::Active && stale {
+        OperatingStatus::Unknown
+    } else {
+        i.operating_status
+    }
+}
+
+/// An instance. `detail` adds what only `show` returns in Trove.
+pub fn instance(base: &str, i: &Instance, detail: bool, silence: std::time::Duration) -> Value {
+    let project = i.project_id.0.as_str();
+    let ips: Vec<String> = i.ip.iter().map(|ip| ip.to_string()).collect();
+    let addresses: Vec<Value> = ips
+        .iter()
+        .map(|a| json!({"address": a, "type": "private"}))
+        .collect();
+    let mut out = json!({
+        "id": i.id,
+        "name": i.name,
+        "status": i.status,
+        "operating_status": operating_status(i, silence),
+        "links": links(base, project, &format!("instances/{}", i.id)),
+        "flavor": {
+            "id": i.flavor_id.to_string(),
+            "links": links(base, project, &format!("flavors/{}", i.flavor_id)),
+        },
+        "datastore": {"type": i.datastore, "version": i.datastore_version},
+        "region": "RegionOne",
+        "volume": {"size": i.volume_size_gb},
+        "ip": ips,
+        "addresses": addresses,
+        "access": {"is_public": false},
+    });
+    if detail {
+        out["created"] = json!(timestamp(i.created));
+        out["updated"] = json!(timestamp(i.updated));
+        out["tenant_id"] = json!(project);
+        out["datastore"]["version_number"] = json!(i.datastore_version);
+        if let Some(used) = i.volume_used_bytes {
+            // Trove reports `used` in GB.
+            let used_gb = (used as f64) / f64::from(1u32 << 30);
+            out["volume"]["used"] = json!((used_gb * 1000.0).round() / 1000.0);
+            let percent = used_gb / (i.volume_size_gb.max(1) as f64) * 100.0;
+            out["volume"]["used_percent"] = json!((percent * 100.0).round() / 100.0);
+        }
+        if let Some(hb) = i.last_heartbeat {
+            out["service_status_updated"] = json!(timestamp(hb));
+        }
+        if let Some(f) = &i.fault {
+            out["fault"] =
+                json!({"message": f.message, "created": timestamp(f.created), "details": ""});
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_model::{FlavorId, InstanceId, ProjectId};
+    use std::time::Duration;
+
+    fn active(heartbeat_age_s: Option<i64>) -> Instance {
+        let now = chrono::Utc::now();
+        Instance {
+            id: InstanceId::new(),
+            project_id: ProjectId("p".into()),
+            name: "db".into(),
+            status: InstanceStatus::Active,
+            operating_status: OperatingStatus::Healthy,
+            flavor_id: FlavorId(1),
+            datastore: "mariadb".into(),
+            datastore_version: "10.11".into(),
+            volume_size_gb: 2,
+            volume_used_bytes: Some(1 << 30),
+            ip: Some("127.10.0.1".parse().unwrap()),
+            fault: None,
+            created: now,
+            updated: now,
+            last_heartbeat: heartbeat_age_s.map(|s| now - chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn silent_agent_shows_unknown() {
+        let silence = Duration::from_secs(10);
+        assert_eq!(
+            operating_status(&active(Some(1)), silence),
+            OperatingStatus::Healthy
+        );
+        assert_eq!(
+            operating_status(&active(Some(60)), silence),
+            OperatingStatus::Unknown
+        );
+        assert_eq!(
+            operating_status(&active(None), silence),
+            OperatingStatus::Unknown
+        );
+        let mut building = active(None);
+        building.status = InstanceStatus::Build;
+        building.operating_status = OperatingStatus::New;
+        assert_eq!(operating_status(&building, silence), OperatingStatus::New);
+    }
+
+    #[test]
+    fn detail_view_has_trove_fields() {
+        let v = instance(
+            "http://h:8779",
+            &active(Some(1)),
+            true,
+            Duration::from_secs(10),
+        );
+        assert_eq!(v["ip"], serde_json::json!(["127.10.0.1"]));
+        assert_eq!(v["volume"]["used"], 1.0);
+        assert_eq!(v["volume"]["used_percent"], 50.0);
+        assert_eq!(v["flavor"]["id"], "1");
+        assert_eq!(v["datastore"]["version_number"], "10.11");
+        assert!(v["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://h:8779/v1.0/p/instances/"));
+        let list = instance(
+            "http://h:8779",
+            &active(Some(1)),
+            false,
+            Duration::from_secs(10),
+        );
+        assert!(list.get("created").is_none());
+    }
+}

@@ -1,0 +1,325 @@
+//! `coffer.toml`: one typed configuration, with environment overrides.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The documented default file, written on first run.
+pub const DEFAULT_TOML: &str = include_str!("../coffer.toml");
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub metadata: MetadataSection,
+    #[serde(default)]
+    pub bus: BusSection,
+    #[serde(default)]
+    pub compute: ComputeSection,
+    #[serde(default)]
+    pub agent: AgentSection,
+    #[serde(default)]
+    pub taskmanager: TaskManagerSection,
+    /// Datastores offered, by name.
+    #[serde(default = "default_datastores")]
+    pub datastores: BTreeMap<String, DatastoreSection>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Address the REST API listens on.
+    pub listen: SocketAddr,
+    /// Largest volume a tenant may ask for, in GB.
+    pub max_volume_gb: i64,
+    /// Page size when a list names no `limit`.
+    pub default_page_size: usize,
+    /// Datastore used when a create names none.
+    pub default_datastore: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8779)),
+            max_volume_gb: 100,
+            default_page_size: 20,
+            default_datastore: "mariadb".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSection {
+    /// `sqlite://PATH` (relative to the state dir) or `postgres://...`.
+    pub url: String,
+}
+
+impl Default for MetadataSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://coffer.db".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSection {
+    /// `local` is the only kind so far.
+    pub kind: String,
+    /// The agents' Unix socket, relative to the state dir.
+    pub socket: PathBuf,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        Self {
+            kind: "local".into(),
+            socket: "bus.sock".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeSection {
+    /// `local-process` is the only driver so far.
+    pub driver: String,
+    /// Instance directories, relative to the state dir.
+    pub instances_dir: PathBuf,
+    /// CIDR the instances' addresses come from.
+    pub address_range: String,
+}
+
+impl Default for ComputeSection {
+    fn default() -> Self {
+        Self {
+            driver: "local-process".into(),
+            instances_dir: "instances".into(),
+            address_range: "127.10.0.0/16".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSection {
+    /// How often agents report.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskManagerSection {
+    /// How long a new agent may take to connect.
+    #[serde(with = "humantime_serde")]
+    pub agent_connect_timeout: Duration,
+    /// How long preparing a datastore may take.
+    #[serde(with = "humantime_serde")]
+    pub prepare_timeout: Duration,
+    /// How long a restart or stop may take.
+    #[serde(with = "humantime_serde")]
+    pub action_timeout: Duration,
+    /// Runs of one task before it fails.
+    pub max_attempts: i64,
+    /// How often to poll for tasks and dead agents.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for TaskManagerSection {
+    fn default() -> Self {
+        Self {
+            agent_connect_timeout: Duration::from_secs(30),
+            prepare_timeout: Duration::from_secs(300),
+            action_timeout: Duration::from_secs(120),
+            max_attempts: 3,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreSection {
+    /// The DatastoreManager strategy that runs it.
+    pub manager: String,
+    /// Versions offered; the first is the default.
+    pub versions: Vec<String>,
+}
+
+fn default_datastores() -> BTreeMap<String, DatastoreSection> {
+    BTreeMap::from([(
+        "mariadb".to_string(),
+        DatastoreSection {
+            manager: "mariadb".into(),
+            versions: vec!["10.11".into()],
+        },
+    )])
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            api: ApiSection::default(),
+            metadata: MetadataSection::default(),
+            bus: BusSection::default(),
+            compute: ComputeSection::default(),
+            agent: AgentSection::default(),
+            taskmanager: TaskManagerSection::default(),
+            datastores: default_datastores(),
+        }
+    }
+}
+
+impl Config {
+    /// Parse TOML text, then apply `COFFER__SECTION__FIELD` overrides from `env`.
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut doc: toml::Table = toml::from_str(text).context("coffer.toml is not valid TOML")?;
+        for (key, value) in env {
+            let Some(path) = key.strip_prefix("COFFER__") else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut doc, &parts, &value)
+                .with_context(|| format!("environment override {key}"))?;
+        }
+        let cfg: Config = toml::Value::Table(doc).try_into().context("coffer.toml")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Load `path`, or the defaults if it does not exist.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Self::parse(&text, std::env::vars()).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.bus.kind != "local" {
+            bail!("unknown bus kind {:?}; known: local", self.bus.kind);
+        }
+        if self.compute.driver != "local-process" {
+            bail!(
+                "unknown compute driver {:?}; known: local-process",
+                self.compute.driver
+            );
+        }
+        self.address_range()?;
+        for (name, ds) in &self.datastores {
+            if ds.versions.is_empty() {
+                bail!("datastore {name} offers no versions");
+            }
+        }
+        Ok(())
+    }
+
+    /// The instance address range as (network, prefix).
+    pub fn address_range(&self) -> anyhow::Result<(Ipv4Addr, u8)> {
+        let raw = &self.compute.address_range;
+        let (net, prefix) = raw
+            .split_once('/')
+            .with_context(|| format!("address_range {raw:?} is not a CIDR"))?;
+        let net: Ipv4Addr = net
+            .parse()
+            .with_context(|| format!("address_range {raw:?}"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .with_context(|| format!("address_range {raw:?}"))?;
+        if !(8..=30).contains(&prefix) || !net.is_loopback() {
+            bail!("address_range {raw:?} must be a loopback range with a prefix from /8 to /30");
+        }
+        Ok((net, prefix))
+    }
+}
+
+/// Set `doc[a][b]... = value`, reading `value` as a TOML value when it is
+/// one (numbers, booleans, arrays) and as a string otherwise.
+fn set_path(doc: &mut toml::Table, parts: &[String], value: &str) -> anyhow::Result<()> {
+    let (last, parents) = parts.split_last().context("empty key")?;
+    let mut table = doc;
+    for p in parents {
+        let entry = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .with_context(|| format!("{p} is not a section"))?;
+    }
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    table.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_is_the_defaults() {
+        assert_eq!(Config::parse(DEFAULT_TOML, []).unwrap(), Config::default());
+        assert_eq!(Config::parse("", []).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn env_overrides() {
+        let env = [
+            (
+                "COFFER__API__LISTEN".to_string(),
+                "127.0.0.1:9000".to_string(),
+            ),
+            (
+                "COFFER__AGENT__HEARTBEAT_INTERVAL".to_string(),
+                "500ms".to_string(),
+            ),
+            (
+                "COFFER__TASKMANAGER__MAX_ATTEMPTS".to_string(),
+                "5".to_string(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::parse(DEFAULT_TOML, env).unwrap();
+        assert_eq!(c.api.listen.port(), 9000);
+        assert_eq!(c.agent.heartbeat_interval, Duration::from_millis(500));
+        assert_eq!(c.taskmanager.max_attempts, 5);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Config::parse("[api]\nlisten = 5", []).is_err());
+        assert!(
+            Config::parse("[api]\nnope = 1", []).is_err(),
+            "unknown fields are refused"
+        );
+        assert!(Config::parse("[bus]\nkind = \"zeromq\"", []).is_err());
+        assert!(Config::parse("[compute]\naddress_range = \"10.0.0.0/8\"", []).is_err());
+        let e = Config::parse("[taskmanager]\nprepare_timeout = \"soon\"", []).unwrap_err();
+        assert!(format!("{e:#}").contains("prepare_timeout"), "{e:#}");
+    }
+}

@@ -1,0 +1,90 @@
+#![forbid(unsafe_code)]
+//! `coffer`: one binary, with the roles (`up`, `api`, `taskmanager`,
+//! `guest-agent`) and the client commands as subcommands.
+
+mod cli;
+mod config;
+mod roles;
+mod seed;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "Database-as-a-Service control plane (Trove-compatible)"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// Where Coffer keeps its state (metadata, instances, keys, sockets).
+    #[arg(long, env = "COFFER_STATE_DIR", default_value = ".coffer")]
+    state_dir: PathBuf,
+    /// Configuration file (default: coffer.toml in the state dir).
+    #[arg(long, env = "COFFER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process on embedded defaults.
+    Up(ServerArgs),
+    /// Run the REST API only.
+    Api(ServerArgs),
+    /// Run the task manager and conductor only.
+    Taskmanager(ServerArgs),
+    /// Run one instance's guest agent (started by the compute driver).
+    GuestAgent {
+        #[arg(long)]
+        instance_dir: PathBuf,
+    },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Up(a) => {
+            init_logging();
+            roles::up(&a).await
+        }
+        Command::Api(a) => {
+            init_logging();
+            roles::api(&a).await
+        }
+        Command::Taskmanager(a) => {
+            init_logging();
+            roles::taskmanager(&a).await
+        }
+        Command::GuestAgent { instance_dir } => {
+            init_logging();
+            coffer_agent::run(&instance_dir).await
+        }
+        Command::Client(c) => c.run().await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

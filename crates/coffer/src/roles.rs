@@ -1,0 +1,195 @@
+//! The server roles. `up` runs them all in one process.
+
+use crate::config::{Config, DEFAULT_TOML};
+use crate::ServerArgs;
+use anyhow::Context;
+use coffer_api::{ApiConfig, ApiState};
+use coffer_bus::{Bus, InProcessBus};
+use coffer_compute::{ComputeDriver, LocalProcessDriver};
+use coffer_meta::Store;
+use coffer_secrets::Sealer;
+use coffer_taskmanager::{TaskManager, TaskManagerConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What every role starts from.
+struct Context_ {
+    config: Config,
+    state_dir: PathBuf,
+    store: Store,
+    sealer: Sealer,
+}
+
+fn in_state(state_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        state_dir.join(p)
+    }
+}
+
+async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    let state_dir = args.state_dir.canonicalize()?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| state_dir.join("coffer.toml"));
+    if args.config.is_none() && !config_path.exists() {
+        std::fs::write(&config_path, DEFAULT_TOML).context("writing the default coffer.toml")?;
+        tracing::info!(path = %config_path.display(), "wrote the default configuration");
+    }
+    let config = Config::load(&config_path)?;
+    let url = match config.metadata.url.strip_prefix("sqlite://") {
+        Some(path) => format!(
+            "sqlite://{}",
+            in_state(&state_dir, Path::new(path)).display()
+        ),
+        None => config.metadata.url.clone(),
+    };
+    let store = coffer_meta::open(&url)
+        .await
+        .context("opening the metadata store")?;
+    crate::seed::seed(&store, &config).await?;
+    let sealer = Sealer::from_key_file(&state_dir.join("secret.key"))?;
+    Ok(Context_ {
+        config,
+        state_dir,
+        store,
+        sealer,
+    })
+}
+
+fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
+    let api = &ctx.config.api;
+    let config = ApiConfig {
+        address_range: ctx.config.address_range()?,
+        default_datastore: api.default_datastore.clone(),
+        max_volume_gb: api.max_volume_gb,
+        default_page_size: api.default_page_size,
+        max_page_size: 1000,
+        // Several missed heartbeats, never less than 10 s.
+        agent_silence: (ctx.config.agent.heartbeat_interval * 5)
+            .max(std::time::Duration::from_secs(10)),
+    };
+    Ok(ApiState {
+        store: ctx.store.clone(),
+        bus,
+        sealer: ctx.sealer.clone(),
+        config: Arc::new(config),
+    })
+}
+
+async fn serve_api(
+    ctx: &Context_,
+    bus: Arc<dyn Bus>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let listen = ctx.config.api.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen}"))?;
+    coffer_api::serve(listener, api_state(ctx, bus)?, cancel).await?;
+    Ok(())
+}
+
+/// Start the task manager, the conductor and the agents' bus socket.
+fn start_taskmanager(
+    ctx: &Context_,
+    bus: Arc<InProcessBus>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the coffer binary for agents")?;
+    let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);
+    let compute = Arc::new(LocalProcessDriver::new(instances, exe)?);
+    let socket = in_state(&ctx.state_dir, &ctx.config.bus.socket);
+
+    let check_compute = compute.clone();
+    let check: coffer_bus::socket::TokenCheck =
+        Arc::new(move |id, token| check_compute.verify_agent_token(id, token));
+    let (b, c) = (bus.clone(), cancel.clone());
+    let path = socket.clone();
+    tokio::spawn(async move {
+        if let Err(e) = coffer_bus::socket::serve(b, path, check, c).await {
+            tracing::error!("agent bus socket failed: {e}");
+        }
+    });
+
+    let (store, b, c) = (
+        ctx.store.clone(),
+        bus.clone() as Arc<dyn Bus>,
+        cancel.clone(),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = coffer_taskmanager::run_conductor(store, b, c).await {
+            tracing::error!("conductor failed: {e:#}");
+        }
+    });
+
+    let t = &ctx.config.taskmanager;
+    let tm_config = TaskManagerConfig {
+        agent_connect_timeout: t.agent_connect_timeout,
+        prepare_timeout: t.prepare_timeout,
+        action_timeout: t.action_timeout,
+        max_attempts: t.max_attempts,
+        heartbeat_interval: ctx.config.agent.heartbeat_interval,
+        bus_socket: socket,
+        poll_interval: t.poll_interval,
+    };
+    let tm = TaskManager::new(
+        ctx.store.clone(),
+        bus,
+        compute as Arc<dyn ComputeDriver>,
+        ctx.sealer.clone(),
+        tm_config,
+    );
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if let Err(e) = tm.run(c).await {
+            tracing::error!("task manager failed: {e:#}");
+        }
+    });
+    Ok(())
+}
+
+/// Cancel on SIGTERM or Ctrl-C.
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down; instances keep running");
+        c.cancel();
+    });
+    cancel
+}
+
+pub async fn up(args: &ServerArgs) -> anyhow::Result<()> {
+    let ctx = prepare(args).await?;
+    let cancel = cancel_on_signal();
+    let bus = Arc::new(InProcessBus::new());
+    start_taskmanager(&ctx, bus.clone(), &cancel)?;
+    tracing::info!(state_dir = %ctx.state_dir.display(), "coffer is up");
+    serve_api(&ctx, bus, cancel).await
+}
+
+pub async fn api(args: &ServerArgs) -> anyhow::Result<()> {
+    let ctx = prepare(args).await?;
+    // Without a shared broker the task manager finds new tasks by polling.
+    serve_api(&ctx, Arc::new(InProcessBus::new()), cancel_on_signal()).await
+}
+
+pub async fn taskmanager(args: &ServerArgs) -> anyhow::Result<()> {
+    let ctx = prepare(args).await?;
+    let cancel = cancel_on_signal();
+    start_taskmanager(&ctx, Arc::new(InProcessBus::new()), &cancel)?;
+    cancel.cancelled().await;
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Harness for process-level tests: start the real `coffer` binary in a
+//! temporary state dir on free ports and a private address range, talk to
+//! it over HTTP, and on drop kill every process that mentions the state dir
+//! (coffer, agents, datastore servers).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_coffer");
+
+static NEXT_RANGE: AtomicU32 = AtomicU32::new(0);
+
+pub struct Coffer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// Second octet of this test's 127.X.0.0/16 instance range.
+    pub octet: u32,
+    pub child: Option<Child>,
+    role: &'static str,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Coffer {
+    /// `coffer up` in a new state dir.
+    pub fn up() -> Self {
+        Self::start_role("up")
+    }
+
+    /// `coffer api` only: requests are accepted but nothing runs them.
+    pub fn api_only() -> Self {
+        Self::start_role("api")
+    }
+
+    fn start_role(role: &'static str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("coffer-test-")
+            .tempdir()
+            .unwrap();
+        // Distinct ranges per test process and per test, so parallel tests never share an address.
+        let n = NEXT_RANGE.fetch_add(1, Ordering::SeqCst);
+        let octet = 20 + (n + (std::process::id() % 50) * 4) % 200;
+        let mut c = Coffer {
+            dir,
+            port: free_port(),
+            octet,
+            child: None,
+            role,
+        };
+        c.start();
+        c
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Start (or start again) the coffer process and wait for its API.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("coffer.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg(self.role)
+            .arg("--state-dir")
+            .arg(self.dir.path())
+            .env("COFFER__API__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env(
+                "COFFER__COMPUTE__ADDRESS_RANGE",
+                format!("127.{}.0.0/16", self.octet),
+            )
+            .env("COFFER__AGENT__HEARTBEAT_INTERVAL", "300ms")
+            .env("COFFER__TASKMANAGER__POLL_INTERVAL", "300ms")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting coffer");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = raw_http::blocking_get(&format!("{}/", self.endpoint())) {
+                if r.0 == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("coffer exited with {status}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("coffer API did not come up:\n{}", self.log());
+    }
+
+    /// kill -9 the coffer process (agents and datastores live on).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("coffer.log")).unwrap_or_default()
+    }
+
+    /// Run the CLI against this coffer; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("COFFER_ENDPOINT", self.endpoint())
+            .env("COFFER_PROJECT", "demo")
+            .output()
+            .expect("running coffer CLI");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// HTTP to `/v1.0/demo{path}` (or the root if `path` starts with `//`).
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let url = match path.strip_prefix("//") {
+            Some(root) => format!("{}/{root}", self.endpoint()),
+            None => format!("{}/v1.0/demo{path}", self.endpoint()),
+        };
+        http(method, &url, body)
+    }
+
+    /// Processes (other than the coffer server) whose command line names the state dir.
+    pub fn instance_processes(&self) -> Vec<i32> {
+        let me = self.child.as_ref().map(|c| c.id() as i32);
+        pids_mentioning(&self.dir.path().to_string_lossy())
+            .into_iter()
+            .filter(|p| Some(*p) != me)
+            .collect()
+    }
+
+    pub fn wait_status(&self, id: &str, want: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, body) = self.http("GET", &format!("/instances/{id}"), None);
+            assert_eq!(code, 200, "{body}");
+            let status = body["instance"]["status"].as_str().unwrap().to_string();
+            if want.contains(&status.as_str()) {
+                return body["instance"].clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "instance {id} is {status}, wanted {want:?}\n{body}\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn wait_gone(&self, id: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.http("GET", &format!("/instances/{id}"), None).0 != 404 {
+            assert!(
+                Instant::now() < deadline,
+                "instance {id} not deleted\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Coffer {
+    fn drop(&mut self) {
+        self.kill9();
+        let pids = pids_mentioning(&self.dir.path().to_string_lossy());
+        for p in &pids {
+            let _ = Command::new("kill").arg("-9").arg(p.to_string()).status();
+        }
+    }
+}
+
+/// Live (non-zombie) pids whose command line contains `needle`.
+pub fn pids_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        if !zombie
+            && String::from_utf8_lossy(&cmd)
+                .replace('\0', " ")
+                .contains(needle)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// A tiny blocking HTTP/1.1 client, so tests need no async runtime.
+pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    let (code, text) = raw_http::blocking_request(method, url, body)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (code, value)
+}
+
+/// Path of the data directory of an instance.
+pub fn instance_dir(state: &Path, id: &str) -> PathBuf {
+    state.join("instances").join(id)
+}
+
+pub mod raw_http {
+    //! Minimal HTTP over std's TcpStream (keeps the tests free of an async runtime).
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    pub fn blocking_get(url: &str) -> std::io::Result<(u16, String)> {
+        blocking_request("GET", url, None)
+    }
+
+    pub fn blocking_request(
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let rest = url.strip_prefix("http://").expect("http URL");
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
+        let mut s = TcpStream::connect(host)?;
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let payload = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(payload)
+        } else {
+            payload.to_string()
+        };
+        Ok((code, payload))
+    }
+
+    fn dechunk(mut s: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&rest[..n]);
+            s = &rest[n + 2..];
+        }
+        out
+    }
+}

@@ -1,0 +1,50 @@
+#![forbid(unsafe_code)]
+//! Where an instance runs: the [`ComputeDriver`] trait and the local-process
+//! driver, in which an instance is a directory plus a supervised guest-agent
+//! process that owns the datastore server.
+
+mod local_process;
+mod procfs;
+
+pub use local_process::LocalProcessDriver;
+
+use async_trait::async_trait;
+use coffer_model::{AgentConfig, InstanceId};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ComputeError {
+    #[error("server for instance {0} does not exist")]
+    NotFound(InstanceId),
+    #[error("compute: {0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+/// Whether an instance's guest agent runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    Running,
+    Stopped,
+    Missing,
+}
+
+/// Creates and destroys the "servers" instances run on. Every method is
+/// idempotent, so a workflow resumed after a crash can simply repeat it.
+#[async_trait]
+pub trait ComputeDriver: Send + Sync + 'static {
+    /// Create the server (if absent) and make sure its agent runs.
+    /// The agent's bus token is generated here when the server is new;
+    /// `config.token` is ignored.
+    async fn create(&self, config: &AgentConfig) -> Result<(), ComputeError>;
+    /// Start the agent again if it died. NotFound if the server was never created.
+    async fn ensure_running(&self, id: InstanceId) -> Result<(), ComputeError>;
+    async fn state(&self, id: InstanceId) -> ServerState;
+    /// Stop every process of the server (agent and datastore), keep its files.
+    async fn stop(&self, id: InstanceId) -> Result<(), ComputeError>;
+    /// Stop every process and remove the server's files. Absent is fine.
+    async fn destroy(&self, id: InstanceId) -> Result<(), ComputeError>;
+    /// Every server that exists on this compute host.
+    async fn list(&self) -> Result<Vec<InstanceId>, ComputeError>;
+    /// True when `token` is the bus token of `id`'s agent.
+    fn verify_agent_token(&self, id: InstanceId, token: &str) -> bool;
+}

@@ -1,0 +1,189 @@
+//! The local-process driver. Each instance is a directory under `root`:
+//!
+//! ```text
+//! <root>/<instance id>/
+//!   agent.json   the agent's configuration (0600: holds its bus token)
+//!   agent.pid    the running agent's pid
+//!   agent.log    the agent's log
+//!   data/ conf/ run/ log/ secret/   owned by the agent and the datastore
+//! ```
+//!
+//! The agent runs in its own process group, so it outlives a control-plane
+//! crash; the datastore server is the agent's child in a group of its own.
+//! Every process of an instance names the instance directory on its command
+//! line, which is how `stop` finds them all, including orphans.
+
+use crate::procfs::{is_alive, pids_mentioning, terminate};
+use crate::{ComputeDriver, ComputeError, ServerState};
+use anyhow::Context;
+use async_trait::async_trait;
+use coffer_model::{AgentConfig, InstanceId};
+use rand::distributions::{Alphanumeric, DistString};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const CONFIG_FILE: &str = "agent.json";
+const PID_FILE: &str = "agent.pid";
+const LOG_FILE: &str = "agent.log";
+
+pub struct LocalProcessDriver {
+    root: PathBuf,
+    agent_exe: PathBuf,
+    stop_grace: Duration,
+}
+
+impl LocalProcessDriver {
+    /// Servers live under `root`; agents run `agent_exe guest-agent --instance-dir DIR`.
+    pub fn new(root: PathBuf, agent_exe: PathBuf) -> anyhow::Result<Self> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .with_context(|| format!("creating {}", root.display()))?;
+        let root = root.canonicalize()?;
+        Ok(Self {
+            root,
+            agent_exe,
+            stop_grace: Duration::from_secs(20),
+        })
+    }
+
+    /// The directory of one instance.
+    pub fn instance_dir(&self, id: InstanceId) -> PathBuf {
+        self.root.join(id.to_string())
+    }
+
+    fn read_config(&self, id: InstanceId) -> Option<AgentConfig> {
+        let raw = fs::read(self.instance_dir(id).join(CONFIG_FILE)).ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+
+    fn agent_pid(&self, id: InstanceId) -> Option<i32> {
+        let raw = fs::read_to_string(self.instance_dir(id).join(PID_FILE)).ok()?;
+        let pid: i32 = raw.trim().parse().ok()?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let mine =
+            String::from_utf8_lossy(&cmdline).contains(&*self.instance_dir(id).to_string_lossy());
+        (mine && is_alive(pid)).then_some(pid)
+    }
+
+    fn spawn_agent(&self, id: InstanceId) -> anyhow::Result<()> {
+        let dir = self.instance_dir(id);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG_FILE))?;
+        let mut child = tokio::process::Command::new(&self.agent_exe)
+            .arg("guest-agent")
+            .arg("--instance-dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .with_context(|| format!("starting agent {}", self.agent_exe.display()))?;
+        let pid = child.id().context("agent exited at once")?;
+        write_private(&dir.join(PID_FILE), pid.to_string().as_bytes())?;
+        // Reap the agent when it exits, so it never lingers as a zombie.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        tracing::info!(instance = %id, pid, "guest agent started");
+        Ok(())
+    }
+}
+
+/// Write a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(tmp, path)
+}
+
+#[async_trait]
+impl ComputeDriver for LocalProcessDriver {
+    async fn create(&self, config: &AgentConfig) -> Result<(), ComputeError> {
+        let id = config.instance_id;
+        let dir = self.instance_dir(id);
+        if self.read_config(id).is_none() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .context("creating instance dir")?;
+            let mut config = config.clone();
+            config.token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+            let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
+            write_private(&dir.join(CONFIG_FILE), &raw).context("writing agent config")?;
+        }
+        self.ensure_running(id).await
+    }
+
+    async fn ensure_running(&self, id: InstanceId) -> Result<(), ComputeError> {
+        if self.read_config(id).is_none() {
+            return Err(ComputeError::NotFound(id));
+        }
+        if self.agent_pid(id).is_none() {
+            self.spawn_agent(id)?;
+        }
+        Ok(())
+    }
+
+    async fn state(&self, id: InstanceId) -> ServerState {
+        match (self.read_config(id), self.agent_pid(id)) {
+            (None, _) => ServerState::Missing,
+            (Some(_), Some(_)) => ServerState::Running,
+            (Some(_), None) => ServerState::Stopped,
+        }
+    }
+
+    async fn stop(&self, id: InstanceId) -> Result<(), ComputeError> {
+        let dir = self.instance_dir(id);
+        let needle = dir.to_string_lossy();
+        // The agent first, so it cannot start the datastore again meanwhile.
+        if let Some(pid) = self.agent_pid(id) {
+            terminate(&[pid], self.stop_grace).await;
+        }
+        let rest = pids_mentioning(&needle);
+        terminate(&rest, self.stop_grace).await;
+        let _ = fs::remove_file(dir.join(PID_FILE));
+        Ok(())
+    }
+
+    async fn destroy(&self, id: InstanceId) -> Result<(), ComputeError> {
+        self.stop(id).await?;
+        let dir = self.instance_dir(id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("removing {}", dir.display()))
+                .into()),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<InstanceId>, ComputeError> {
+        let entries = fs::read_dir(&self.root).context("listing instances")?;
+        Ok(entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect())
+    }
+
+    fn verify_agent_token(&self, id: InstanceId, token: &str) -> bool {
+        self.read_config(id)
+            .is_some_and(|c| !c.token.is_empty() && c.token == token)
+    }
+}

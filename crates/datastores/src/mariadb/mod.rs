@@ -1,0 +1,111 @@
+//! MariaDB: `mariadb-install-db`, `mariadbd` with a rendered `my.cnf`, and
+//! SQL over a unix-socket admin connection as `os_admin`.
+//!
+//! `root@localhost` keeps unix-socket authentication (only a root process
+//! on the host gets in); the agent's own account `os_admin@localhost` has a
+//! generated password stored in `secret_dir`. Tenant users are
+//! `'name'@'host'` with passwords and privileges on their databases only.
+
+mod admin;
+pub mod config;
+mod init;
+mod paths;
+mod server;
+pub mod sql;
+
+use async_trait::async_trait;
+use coffer_model::{DatabaseSpec, UserSpec};
+use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
+use paths::Paths;
+use std::time::Duration;
+
+/// The MariaDB manager. Stateless: everything it needs is in the context
+/// and the instance's files, so one value serves every instance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MariaDb;
+
+impl MariaDb {
+    /// The manager.
+    pub fn new() -> Self {
+        MariaDb
+    }
+}
+
+#[async_trait]
+impl DatastoreManager for MariaDb {
+    fn default_port(&self) -> u16 {
+        3306
+    }
+
+    async fn initialize(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
+        init::initialize(ctx, &Paths::new(ctx)).await
+    }
+
+    async fn render_config(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
+        let paths = Paths::new(ctx);
+        paths.check_socket()?;
+        let text = config::render(ctx, &paths)?;
+        std::fs::create_dir_all(&ctx.conf_dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", ctx.conf_dir.display()))?;
+        crate::files::ensure_private_dir(&paths.tmp_dir)?;
+        crate::files::write_atomic(&paths.config, text.as_bytes(), 0o644)?;
+        Ok(())
+    }
+
+    async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {
+        server::start(&Paths::new(ctx), timeout).await
+    }
+
+    async fn stop(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {
+        server::stop(&Paths::new(ctx), timeout).await
+    }
+
+    fn pid(&self, ctx: &InstanceContext) -> Option<u32> {
+        server::running_pid(&Paths::new(ctx))
+    }
+
+    async fn health(&self, ctx: &InstanceContext) -> Health {
+        server::health(&Paths::new(ctx)).await
+    }
+
+    async fn create_databases(
+        &self,
+        ctx: &InstanceContext,
+        databases: &[DatabaseSpec],
+    ) -> Result<(), DatastoreError> {
+        databases
+            .iter()
+            .try_for_each(|db| sql::validate_database(&db.name))?;
+        let statements: Vec<_> = databases
+            .iter()
+            .map(|db| (sql::create_database(db), None))
+            .collect();
+        admin::run_all(&Paths::new(ctx), &statements).await
+    }
+
+    async fn create_users(
+        &self,
+        ctx: &InstanceContext,
+        users: &[UserSpec],
+    ) -> Result<(), DatastoreError> {
+        users.iter().try_for_each(sql::validate_user)?;
+        let statements: Vec<_> = users
+            .iter()
+            .flat_map(|u| {
+                sql::user_statements(u)
+                    .into_iter()
+                    .map(|s| (s, Some(u.password.as_str())))
+            })
+            .collect();
+        admin::run_all(&Paths::new(ctx), &statements).await
+    }
+
+    async fn set_read_only(
+        &self,
+        ctx: &InstanceContext,
+        read_only: bool,
+    ) -> Result<(), DatastoreError> {
+        let statement = (sql::set_read_only(read_only), None);
+        admin::run_all(&Paths::new(ctx), &[statement]).await
+    }
+}

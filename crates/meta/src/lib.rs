@@ -1,0 +1,19 @@
+#![forbid(unsafe_code)]
+//! Control-plane state behind one trait, [`MetadataStore`], with two
+//! implementations: SQLite (the embedded default, WAL mode) and PostgreSQL
+//! (for a multi-host deployment). [`open`] picks one from a URL.
+//!
+//! Only the control plane (api, taskmanager, conductor) holds a store; the
+//! guest agent never does.
+
+mod error;
+mod migrate;
+mod postgres;
+mod rows;
+mod sql_store;
+mod sqlite;
+mod store;
+mod writes;
+
+pub use error::MetaError;
+pub use store::{open, MetadataStore, Store};

@@ -1,0 +1,37 @@
+use crate::InstanceId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// What a guest agent is told about its instance. The compute driver writes
+/// it into the instance (mode 0600: it holds the agent's bus token); the
+/// agent reads it at start.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub instance_id: InstanceId,
+    /// Name of the `DatastoreManager` strategy to run.
+    pub manager: String,
+    pub ip: Ipv4Addr,
+    pub ram_mb: i64,
+    pub volume_size_gb: i64,
+    /// Where the control plane's local bus listens.
+    pub bus_socket: PathBuf,
+    /// Proves this agent's identity on the bus.
+    pub token: String,
+    pub heartbeat_interval_ms: u64,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("instance_id", &self.instance_id)
+            .field("manager", &self.manager)
+            .field("ip", &self.ip)
+            .field("ram_mb", &self.ram_mb)
+            .field("volume_size_gb", &self.volume_size_gb)
+            .field("bus_socket", &self.bus_socket)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}

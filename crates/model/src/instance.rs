@@ -1,0 +1,206 @@
+use crate::{FlavorId, InstanceId, ProjectId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Instance status as Trove reports it in `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceStatus {
+    /// Being provisioned.
+    Build,
+    /// Running and answering.
+    Active,
+    /// Restarting the datastore.
+    Reboot,
+    /// Being deleted.
+    Shutdown,
+    /// A workflow failed; `fault` says why.
+    Error,
+}
+
+impl InstanceStatus {
+    pub const ALL: [InstanceStatus; 5] = [
+        InstanceStatus::Build,
+        InstanceStatus::Active,
+        InstanceStatus::Reboot,
+        InstanceStatus::Shutdown,
+        InstanceStatus::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Build => "BUILD",
+            InstanceStatus::Active => "ACTIVE",
+            InstanceStatus::Reboot => "REBOOT",
+            InstanceStatus::Shutdown => "SHUTDOWN",
+            InstanceStatus::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Statuses a `--wait` stops at: nothing more will happen without a new request.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, InstanceStatus::Active | InstanceStatus::Error)
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The datastore's own health as the guest agent last reported it
+/// (Trove's `operating_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperatingStatus {
+    /// No report yet.
+    New,
+    /// The datastore answers queries.
+    Healthy,
+    /// The process runs but does not answer yet.
+    Running,
+    /// Stopped on purpose.
+    Shutdown,
+    /// Stopped unexpectedly, or the agent went silent.
+    Crashed,
+    /// Nothing is known (no heartbeat for a long time).
+    Unknown,
+}
+
+impl OperatingStatus {
+    pub const ALL: [OperatingStatus; 6] = [
+        OperatingStatus::New,
+        OperatingStatus::Healthy,
+        OperatingStatus::Running,
+        OperatingStatus::Shutdown,
+        OperatingStatus::Crashed,
+        OperatingStatus::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatingStatus::New => "NEW",
+            OperatingStatus::Healthy => "HEALTHY",
+            OperatingStatus::Running => "RUNNING",
+            OperatingStatus::Shutdown => "SHUTDOWN",
+            OperatingStatus::Crashed => "CRASHED",
+            OperatingStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for OperatingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an instance is in ERROR.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub message: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+}
+
+/// Volume usage as the agent measures it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct VolumeUsage {
+    pub used_bytes: u64,
+    pub size_bytes: u64,
+    /// True when the agent has made the datastore refuse writes because the
+    /// volume is full.
+    pub full: bool,
+}
+
+/// A database to create at instance create time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    pub name: String,
+}
+
+/// A user to create at instance create time, with access to `databases`.
+/// Hand-written `Debug` so the password never reaches a log line.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSpec {
+    pub name: String,
+    pub password: String,
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default)]
+    pub databases: Vec<String>,
+}
+
+fn default_host() -> String {
+    "%".to_string()
+}
+
+impl fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("host", &self.host)
+            .field("databases", &self.databases)
+            .finish()
+    }
+}
+
+/// The control plane's record of one instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub status: InstanceStatus,
+    pub operating_status: OperatingStatus,
+    pub flavor_id: FlavorId,
+    pub datastore: String,
+    pub datastore_version: String,
+    pub volume_size_gb: i64,
+    pub volume_used_bytes: Option<i64>,
+    pub ip: Option<Ipv4Addr>,
+    pub fault: Option<Fault>,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub updated: chrono::DateTime<chrono::Utc>,
+    pub last_heartbeat: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in InstanceStatus::ALL {
+            assert_eq!(InstanceStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        for s in OperatingStatus::ALL {
+            assert_eq!(OperatingStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn user_debug_hides_password() {
+        let u = UserSpec {
+            name: "app".into(),
+            password: "hunter2".into(),
+            host: "%".into(),
+            databases: vec![],
+        };
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,23 @@
+#![forbid(unsafe_code)]
+//! The vocabulary every role shares: ids, statuses, flavors, datastores and
+//! instance records. Nothing here does I/O.
+
+mod agent_config;
+mod datastore;
+mod flavor;
+mod ids;
+mod instance;
+mod task;
+mod validate;
+
+pub use agent_config::AgentConfig;
+pub use datastore::{Datastore, DatastoreVersion};
+pub use flavor::Flavor;
+pub use ids::{DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId, TaskId};
+pub use instance::{
+    DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserSpec, VolumeUsage,
+};
+pub use task::{CreateInstancePayload, Task, TaskKind, TaskState};
+pub use validate::{
+    validate_identifier, validate_name, validate_password, NameError, MAX_NAME_LEN,
+};

@@ -1,0 +1,94 @@
+use crate::{InstanceId, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// The workflow a task row runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    CreateInstance,
+    DeleteInstance,
+    RestartInstance,
+}
+
+/// Where a task is. `Pending` and `Running` are resumed after a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => TaskState::Pending,
+            "running" => TaskState::Running,
+            "done" => TaskState::Done,
+            "failed" => TaskState::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Failed)
+    }
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::CreateInstance => "create_instance",
+            TaskKind::DeleteInstance => "delete_instance",
+            TaskKind::RestartInstance => "restart_instance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "create_instance" => TaskKind::CreateInstance,
+            "delete_instance" => TaskKind::DeleteInstance,
+            "restart_instance" => TaskKind::RestartInstance,
+            _ => return None,
+        })
+    }
+}
+
+/// A durable workflow run. `step` is the last step that completed, so a
+/// restarted task manager continues after it. `payload` holds the workflow's
+/// input; secrets in it are sealed, never plain text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub kind: TaskKind,
+    pub instance_id: InstanceId,
+    pub state: TaskState,
+    pub step: String,
+    pub attempts: i64,
+    pub payload: serde_json::Value,
+    pub error: Option<String>,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub updated: chrono::DateTime<chrono::Utc>,
+}
+
+/// The input of a create-instance task, as stored in the task row.
+/// `users_sealed` holds the initial users (with passwords) sealed by the
+/// control plane's `Sealer`; nothing in a task row is a plain secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateInstancePayload {
+    /// Name of the `DatastoreManager` strategy.
+    pub manager: String,
+    pub ram_mb: i64,
+    pub databases: Vec<crate::DatabaseSpec>,
+    pub users_sealed: Option<String>,
+}

@@ -1,0 +1,117 @@
+//! `DatastoreManager`: everything datastore-specific about running one
+//! instance's server. The guest agent drives it; only implementations know
+//! a datastore's commands, files and SQL.
+
+use async_trait::async_trait;
+use coffer_model::{DatabaseSpec, InstanceId, UserSpec};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+use thiserror::Error;
+
+/// What a manager knows about the instance it runs. All paths are inside
+/// the instance directory, which the compute driver created.
+#[derive(Clone, Debug)]
+pub struct InstanceContext {
+    pub instance_id: InstanceId,
+    /// The instance's "volume": the datastore's data files live here.
+    pub data_dir: PathBuf,
+    /// Rendered configuration files.
+    pub conf_dir: PathBuf,
+    /// Sockets and pid files.
+    pub run_dir: PathBuf,
+    /// Server logs.
+    pub log_dir: PathBuf,
+    /// Agent-only secrets (admin credentials), mode 0700.
+    pub secret_dir: PathBuf,
+    /// The instance's own address; the server listens on `ip:port`.
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    /// The flavor's memory, which sizes buffers and caches.
+    pub ram_mb: i64,
+    /// The volume size the agent enforces.
+    pub volume_size_bytes: u64,
+}
+
+/// The datastore's answer to a health probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Answers queries.
+    Healthy,
+    /// The process lives but does not answer.
+    Running,
+    /// No process.
+    Stopped,
+}
+
+/// Failures a caller can act on.
+#[derive(Debug, Error)]
+pub enum DatastoreError {
+    /// The request is wrong (bad name, reserved name...); nothing was changed.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The datastore cannot do this (e.g. databases on Redis).
+    #[error("{0}")]
+    NotSupported(String),
+    /// A tool the manager runs failed. `detail` is the tail of its stderr,
+    /// never anything that holds a secret.
+    #[error("{command} failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[async_trait]
+pub trait DatastoreManager: Send + Sync + 'static {
+    /// The standard port of this datastore (3306, 5432, 6379...).
+    fn default_port(&self) -> u16;
+
+    /// Make `data_dir` a fresh, initialised data directory and create the
+    /// agent's own admin credentials in `secret_dir` (generated, never
+    /// logged). Idempotent: a completely initialised data dir is kept as it
+    /// is; a half-initialised one (a crash mid-way) is wiped and redone.
+    async fn initialize(&self, ctx: &InstanceContext) -> Result<(), DatastoreError>;
+
+    /// Write the server configuration into `conf_dir`, sized from
+    /// `ctx.ram_mb`. Called before every start, so flavor changes apply.
+    async fn render_config(&self, ctx: &InstanceContext) -> Result<(), DatastoreError>;
+
+    /// Start the server as its own process, detached from the agent (its own
+    /// process group), so that the agent can restart without stopping it.
+    /// Returns once the server answers, or fails with Timeout.
+    async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError>;
+
+    /// Stop the server: gracefully within `timeout`, then by force. Stopping a
+    /// stopped server is not an error.
+    async fn stop(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError>;
+
+    /// The server's pid if it runs (from its pid file, checked alive).
+    fn pid(&self, ctx: &InstanceContext) -> Option<u32>;
+
+    /// Probe the server.
+    async fn health(&self, ctx: &InstanceContext) -> Health;
+
+    /// Create databases; one that exists already is left alone.
+    async fn create_databases(
+        &self,
+        ctx: &InstanceContext,
+        databases: &[DatabaseSpec],
+    ) -> Result<(), DatastoreError>;
+
+    /// Create users with access to their databases; an existing user gets
+    /// its password and grants set again (so a retried create converges).
+    async fn create_users(
+        &self,
+        ctx: &InstanceContext,
+        users: &[UserSpec],
+    ) -> Result<(), DatastoreError>;
+
+    /// Refuse (true) or allow (false) tenant writes; used when the volume is full.
+    async fn set_read_only(
+        &self,
+        ctx: &InstanceContext,
+        read_only: bool,
+    ) -> Result<(), DatastoreError>;
+}

@@ -1,0 +1,49 @@
+//! The conductor: the only way an agent's news reaches the metadata store.
+
+use coffer_bus::messages::ConductorMessage;
+use coffer_bus::{agent_topic, Bus, CONDUCTOR};
+use coffer_meta::{MetaError, Store};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Consume the conductor topic until cancelled.
+pub async fn run_conductor(
+    store: Store,
+    bus: Arc<dyn Bus>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut inbox = bus.subscribe(CONDUCTOR).await?;
+    loop {
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            msg = inbox.next() => match msg { Some(m) => m, None => return Ok(()) },
+        };
+        let news: ConductorMessage = match serde_json::from_value(msg.body) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(from = %msg.from, "unreadable message for the conductor: {e}");
+                continue;
+            }
+        };
+        match news {
+            ConductorMessage::Heartbeat {
+                instance_id,
+                status,
+            } => {
+                // An agent may speak only for its own instance.
+                if msg.from != agent_topic(instance_id) {
+                    tracing::warn!(from = %msg.from, %instance_id, "heartbeat for another instance refused");
+                    continue;
+                }
+                let used = i64::try_from(status.volume.used_bytes).ok();
+                match store
+                    .record_heartbeat(instance_id, status.status, used, chrono::Utc::now())
+                    .await
+                {
+                    Ok(()) | Err(MetaError::NotFound { .. }) => {}
+                    Err(e) => tracing::warn!(%instance_id, "recording heartbeat: {e}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#![forbid(unsafe_code)]
+//! The task manager runs each workflow (create, delete, restart) as a
+//! resumable state machine whose progress is a task row in the metadata
+//! store; the conductor turns agents' news into metadata updates.
+//!
+//! After a crash, [`TaskManager::recover`] resumes every unfinished task
+//! from its last completed step (each step is idempotent) and removes
+//! servers that belong to no live instance.
+
+mod conductor;
+mod manager;
+mod workflows;
+
+pub use conductor::run_conductor;
+pub use manager::{TaskManager, TaskManagerConfig};

@@ -1,0 +1,221 @@
+//! Task pickup, bookkeeping, crash recovery and agent supervision.
+
+use coffer_bus::messages::TaskWakeup;
+use coffer_bus::{Bus, TASKMANAGER};
+use coffer_compute::ComputeDriver;
+use coffer_meta::Store;
+use coffer_model::{Fault, InstanceStatus, Task, TaskId, TaskState};
+use coffer_secrets::Sealer;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Timeouts and limits of the workflows.
+#[derive(Clone, Debug)]
+pub struct TaskManagerConfig {
+    /// How long a new agent may take to connect to the bus.
+    pub agent_connect_timeout: Duration,
+    /// How long the agent may take to prepare the datastore.
+    pub prepare_timeout: Duration,
+    /// How long a restart or stop may take.
+    pub action_timeout: Duration,
+    /// Runs of one task (first run plus resumptions) before it fails.
+    pub max_attempts: i64,
+    /// Agents heartbeat this often.
+    pub heartbeat_interval: Duration,
+    /// Where agents reach the local bus.
+    pub bus_socket: PathBuf,
+    /// How often to look for unfinished tasks and dead agents.
+    pub poll_interval: Duration,
+}
+
+pub struct TaskManager {
+    pub(crate) store: Store,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) compute: Arc<dyn ComputeDriver>,
+    pub(crate) sealer: Sealer,
+    pub(crate) config: TaskManagerConfig,
+    running: Mutex<HashSet<TaskId>>,
+}
+
+impl TaskManager {
+    pub fn new(
+        store: Store,
+        bus: Arc<dyn Bus>,
+        compute: Arc<dyn ComputeDriver>,
+        sealer: Sealer,
+        config: TaskManagerConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            bus,
+            compute,
+            sealer,
+            config,
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Run until cancelled: recover, then take tasks as they are announced
+    /// on the bus or found by polling, and keep live instances' agents up.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> anyhow::Result<()> {
+        let mut wakeups = self.bus.subscribe(TASKMANAGER).await?;
+        self.recover().await?;
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                msg = wakeups.next() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    match serde_json::from_value::<TaskWakeup>(msg.body) {
+                        Ok(w) => match self.store.get_task(w.task_id).await {
+                            Ok(task) => self.clone().spawn(task),
+                            Err(e) => tracing::warn!(task = %w.task_id, "wake-up for an unreadable task: {e}"),
+                        },
+                        Err(e) => tracing::warn!("bad wake-up message: {e}"),
+                    }
+                }
+                _ = tick.tick() => {
+                    self.clone().poll_tasks().await;
+                    self.supervise().await;
+                }
+            }
+        }
+    }
+
+    /// Resume unfinished work and clean up after a crash.
+    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        let tasks = self.store.unfinished_tasks().await?;
+        if !tasks.is_empty() {
+            tracing::info!(count = tasks.len(), "resuming unfinished tasks");
+        }
+        for task in tasks {
+            self.clone().spawn(task);
+        }
+        self.remove_orphans().await;
+        Ok(())
+    }
+
+    async fn poll_tasks(self: Arc<Self>) {
+        match self.store.unfinished_tasks().await {
+            Ok(tasks) => tasks.into_iter().for_each(|t| self.clone().spawn(t)),
+            Err(e) => tracing::warn!("polling tasks: {e}"),
+        }
+    }
+
+    /// Servers on this compute host that no live instance owns.
+    async fn remove_orphans(&self) {
+        let Ok(servers) = self.compute.list().await else {
+            return;
+        };
+        for id in servers {
+            if let Err(coffer_meta::MetaError::NotFound { .. }) = self.store.get_instance(id).await
+            {
+                tracing::warn!(instance = %id, "removing a server that belongs to no instance");
+                if let Err(e) = self.compute.destroy(id).await {
+                    tracing::error!(instance = %id, "could not remove orphan server: {e}");
+                }
+            }
+        }
+    }
+
+    /// Start agents of live instances that died.
+    async fn supervise(&self) {
+        let Ok(instances) = self.store.list_instances(None, None, usize::MAX).await else {
+            return;
+        };
+        for inst in instances
+            .iter()
+            .filter(|i| matches!(i.status, InstanceStatus::Active))
+        {
+            if let Err(e) = self.compute.ensure_running(inst.id).await {
+                tracing::warn!(instance = %inst.id, "agent supervision: {e}");
+            }
+        }
+    }
+
+    /// Run `task` unless it already runs here or is finished.
+    fn spawn(self: Arc<Self>, task: Task) {
+        if task.state.is_terminal() || !self.running.lock().expect("lock").insert(task.id) {
+            return;
+        }
+        tokio::spawn(async move {
+            let id = task.id;
+            self.run_task(task).await;
+            self.running.lock().expect("lock").remove(&id);
+        });
+    }
+
+    async fn run_task(&self, mut task: Task) {
+        task.attempts += 1;
+        if task.attempts > self.config.max_attempts {
+            let msg = format!("gave up after {} attempts", task.attempts - 1);
+            self.fail(&task, &msg).await;
+            return;
+        }
+        if let Err(e) = self.save(&task, TaskState::Running).await {
+            tracing::error!(task = %task.id, "could not record task start: {e}");
+            return;
+        }
+        tracing::info!(task = %task.id, kind = task.kind.as_str(), instance = %task.instance_id, step = %task.step, attempt = task.attempts, "running task");
+        match self.run_workflow(&mut task).await {
+            Ok(()) => {
+                if let Err(e) = self.save(&task, TaskState::Done).await {
+                    tracing::error!(task = %task.id, "could not record task end: {e}");
+                }
+            }
+            Err(e) => self.fail(&task, &format!("{e:#}")).await,
+        }
+    }
+
+    /// Record that `step` completed.
+    pub(crate) async fn step(&self, task: &mut Task, step: &str) -> anyhow::Result<()> {
+        task.step = step.to_string();
+        self.save(task, TaskState::Running).await?;
+        Ok(())
+    }
+
+    async fn save(&self, task: &Task, state: TaskState) -> Result<(), coffer_meta::MetaError> {
+        self.store
+            .update_task(
+                task.id,
+                state,
+                &task.step,
+                task.attempts,
+                task.error.as_deref(),
+            )
+            .await
+    }
+
+    /// The workflow failed: the instance goes to ERROR with the reason and
+    /// its processes are stopped (files kept for inspection until delete).
+    async fn fail(&self, task: &Task, message: &str) {
+        tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
+        let _ = self
+            .store
+            .update_task(
+                task.id,
+                TaskState::Failed,
+                &task.step,
+                task.attempts,
+                Some(message),
+            )
+            .await;
+        let fault = Fault {
+            message: message.to_string(),
+            created: chrono::Utc::now(),
+        };
+        if let Err(e) = self
+            .store
+            .set_instance_status(task.instance_id, InstanceStatus::Error, Some(&fault))
+            .await
+        {
+            tracing::error!(instance = %task.instance_id, "could not record fault: {e}");
+        }
+        if let Err(e) = self.compute.stop(task.instance_id).await {
+            tracing::error!(instance = %task.instance_id, "could not stop server: {e}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The workflows. Each is a list of idempotent steps; the task row records
+//! the last completed one, so a resumed task repeats at most one step.
+
+use crate::TaskManager;
+use anyhow::{anyhow, bail, Context};
+use coffer_bus::messages::{AgentRequest, AgentStatus};
+use coffer_bus::{agent_topic, BusError};
+use coffer_model::{
+    AgentConfig, CreateInstancePayload, InstanceId, InstanceStatus, Task, TaskKind, UserSpec,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+impl TaskManager {
+    pub(crate) async fn run_workflow(&self, task: &mut Task) -> anyhow::Result<()> {
+        match task.kind {
+            TaskKind::CreateInstance => self.create_instance(task).await,
+            TaskKind::DeleteInstance => self.delete_instance(task).await,
+            TaskKind::RestartInstance => self.restart_instance(task).await,
+        }
+    }
+
+    async fn create_instance(&self, task: &mut Task) -> anyhow::Result<()> {
+        let payload: CreateInstancePayload = serde_json::from_value(task.payload.clone())
+            .context("create task payload is unreadable")?;
+        let instance = self.store.get_instance(task.instance_id).await?;
+        if instance.status != InstanceStatus::Build {
+            bail!("instance is {} and no longer being built", instance.status);
+        }
+        if task.step.is_empty() || task.step == "accepted" {
+            let ip = instance
+                .ip
+                .ok_or_else(|| anyhow!("instance has no address"))?;
+            let config = AgentConfig {
+                instance_id: instance.id,
+                manager: payload.manager.clone(),
+                ip,
+                ram_mb: payload.ram_mb,
+                volume_size_gb: instance.volume_size_gb,
+                bus_socket: self.config.bus_socket.clone(),
+                token: String::new(),
+                heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+            };
+            self.compute
+                .create(&config)
+                .await
+                .context("creating the server")?;
+            self.step(task, "server_created").await?;
+        }
+        if task.step == "server_created" {
+            let users: Vec<UserSpec> = match &payload.users_sealed {
+                None => Vec::new(),
+                Some(sealed) => {
+                    let plain = self.sealer.open(sealed).context("initial users")?;
+                    serde_json::from_slice(&plain).context("initial users are unreadable")?
+                }
+            };
+            let request = AgentRequest::Prepare {
+                databases: payload.databases.clone(),
+                users,
+            };
+            let status = self
+                .call_agent(instance.id, &request, self.config.prepare_timeout)
+                .await
+                .context("preparing the datastore")?;
+            self.record_status(instance.id, status).await;
+            self.step(task, "prepared").await?;
+        }
+        self.store
+            .set_instance_status(instance.id, InstanceStatus::Active, None)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_instance(&self, task: &mut Task) -> anyhow::Result<()> {
+        let id = task.instance_id;
+        if task.step.is_empty() || task.step == "accepted" {
+            // A graceful stop first; an agent that is gone is stopped by force below.
+            if let Err(e) = self
+                .call_agent_once(id, &AgentRequest::Stop, self.config.action_timeout)
+                .await
+            {
+                tracing::warn!(instance = %id, "graceful stop skipped: {e}");
+            }
+            self.step(task, "stopped").await?;
+        }
+        self.compute
+            .destroy(id)
+            .await
+            .context("removing the server")?;
+        match self.store.mark_instance_deleted(id).await {
+            Ok(()) | Err(coffer_meta::MetaError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn restart_instance(&self, task: &mut Task) -> anyhow::Result<()> {
+        let id = task.instance_id;
+        self.compute.ensure_running(id).await?;
+        let status = self
+            .call_agent(id, &AgentRequest::Restart, self.config.action_timeout)
+            .await
+            .context("restarting the datastore")?;
+        self.record_status(id, status).await;
+        self.store
+            .set_instance_status(id, InstanceStatus::Active, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Record the health an agent reported in a reply, so the instance shows
+    /// it at once rather than at the next heartbeat.
+    async fn record_status(&self, id: InstanceId, reply: Value) {
+        if let Ok(s) = serde_json::from_value::<AgentStatus>(reply) {
+            let used = i64::try_from(s.volume.used_bytes).ok();
+            if let Err(e) = self
+                .store
+                .record_heartbeat(id, s.status, used, chrono::Utc::now())
+                .await
+            {
+                tracing::warn!(instance = %id, "recording agent status: {e}");
+            }
+        }
+    }
+
+    /// Call the agent, waiting for it to connect first (a new or restarted
+    /// agent needs a moment to reach the bus).
+    async fn call_agent(
+        &self,
+        id: InstanceId,
+        request: &AgentRequest,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + self.config.agent_connect_timeout;
+        loop {
+            match self.call_agent_once(id, request, timeout).await {
+                Err(BusError::NoRoute(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(BusError::NoRoute(_)) => {
+                    bail!(
+                        "the guest agent did not connect within {:?}",
+                        self.config.agent_connect_timeout
+                    )
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    async fn call_agent_once(
+        &self,
+        id: InstanceId,
+        request: &AgentRequest,
+        timeout: Duration,
+    ) -> Result<Value, BusError> {
+        let body = serde_json::to_value(request).map_err(|e| BusError::Codec(e.to_string()))?;
+        self.bus.call(&agent_topic(id), body, timeout).await
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what Coffer's tests need on a Debian machine of this kind, and
+# make sure the local services the tests use are running. Idempotent.
+set -euo pipefail
+
+need_apt=()
+command -v mariadb-install-db >/dev/null || need_apt+=(mariadb-server)
+command -v mariadb >/dev/null || need_apt+=(mariadb-client)
+command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# The metadata-store conformance suite uses the machine's PostgreSQL.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
