@@ -3,7 +3,7 @@
 //! flavors on a store that has none.
 
 use crate::config::Config;
-use coffer_meta::Store;
+use coffer_meta::{MetaError, Store};
 use coffer_model::{Datastore, DatastoreId, DatastoreVersion, DatastoreVersionId, Flavor};
 
 pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<()> {
@@ -12,6 +12,28 @@ pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<()> {
     for ds in config.datastores.values() {
         registry.get(&ds.manager)?;
     }
+    // Roles started together seed at once: the loser of a race re-reads
+    // the winner's ids and converges.
+    let mut attempt = 0;
+    loop {
+        match seed_datastores(store, config).await {
+            Err(e) if attempt < 3 && is_conflict(&e) => attempt += 1,
+            other => break other?,
+        }
+    }
+    if store.list_flavors().await?.is_empty() {
+        for f in Flavor::defaults() {
+            store.upsert_flavor(&f).await?;
+        }
+    }
+    Ok(())
+}
+
+fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<MetaError>(), Some(MetaError::Conflict(_)))
+}
+
+async fn seed_datastores(store: &Store, config: &Config) -> anyhow::Result<()> {
     let existing = store.list_datastores().await?;
     for (name, section) in &config.datastores {
         let old = existing.iter().find(|d| &d.name == name);

@@ -21,8 +21,10 @@ pub struct Coffer {
     pub port: u16,
     /// Second octet of this test's 127.X.0.0/16 instance range.
     pub octet: u32,
-    pub child: Option<Child>,
-    role: &'static str,
+    /// The running coffer processes, one per role.
+    pub children: Vec<Child>,
+    roles: Vec<&'static str>,
+    env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -36,15 +38,17 @@ fn free_port() -> u16 {
 impl Coffer {
     /// `coffer up` in a new state dir.
     pub fn up() -> Self {
-        Self::start_role("up")
+        Self::start_roles(&["up"], &[])
     }
 
     /// `coffer api` only: requests are accepted but nothing runs them.
     pub fn api_only() -> Self {
-        Self::start_role("api")
+        Self::start_roles(&["api"], &[])
     }
 
-    fn start_role(role: &'static str) -> Self {
+    /// The given roles as separate processes sharing one state dir, with
+    /// extra environment (e.g. a PostgreSQL metadata URL).
+    pub fn start_roles(roles: &[&'static str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("coffer-test-")
             .tempdir()
@@ -56,8 +60,12 @@ impl Coffer {
             dir,
             port: free_port(),
             octet,
-            child: None,
-            role,
+            children: Vec::new(),
+            roles: roles.to_vec(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         c.start();
         c
@@ -71,15 +79,23 @@ impl Coffer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Start (or start again) the coffer process and wait for its API.
+    /// Start (or start again) the coffer processes and wait for the API.
     pub fn start(&mut self) {
+        for role in self.roles.clone() {
+            let child = self.spawn(role);
+            self.children.push(child);
+        }
+        self.wait_api();
+    }
+
+    fn spawn(&self, role: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("coffer.log"))
             .unwrap();
-        let child = Command::new(BIN)
-            .arg(self.role)
+        Command::new(BIN)
+            .arg(role)
             .arg("--state-dir")
             .arg(self.dir.path())
             .env("COFFER__API__LISTEN", format!("127.0.0.1:{}", self.port))
@@ -90,12 +106,15 @@ impl Coffer {
             .env("COFFER__AGENT__HEARTBEAT_INTERVAL", "300ms")
             .env("COFFER__TASKMANAGER__POLL_INTERVAL", "300ms")
             .env("RUST_LOG", "info,sqlx=warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("starting coffer");
-        self.child = Some(child);
+            .expect("starting coffer")
+    }
+
+    fn wait_api(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(r) = raw_http::blocking_get(&format!("{}/", self.endpoint())) {
@@ -103,17 +122,32 @@ impl Coffer {
                     return;
                 }
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("coffer exited with {status}:\n{}", self.log());
+            for child in &mut self.children {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("coffer exited with {status}:\n{}", self.log());
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("coffer API did not come up:\n{}", self.log());
     }
 
-    /// kill -9 the coffer process (agents and datastores live on).
+    /// Fail at once if a coffer process died (rather than time out later).
+    pub fn assert_servers_alive(&self) {
+        for c in &self.children {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
+            let dead = stat.is_empty()
+                || stat
+                    .rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            assert!(!dead, "a coffer process exited:\n{}", self.log());
+        }
+    }
+
+    /// kill -9 the coffer processes (agents and datastores live on).
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        for mut c in self.children.drain(..) {
             c.kill().unwrap();
             c.wait().unwrap();
         }
@@ -149,10 +183,10 @@ impl Coffer {
 
     /// Processes (other than the coffer server) whose command line names the state dir.
     pub fn instance_processes(&self) -> Vec<i32> {
-        let me = self.child.as_ref().map(|c| c.id() as i32);
+        let servers: Vec<i32> = self.children.iter().map(|c| c.id() as i32).collect();
         pids_mentioning(&self.dir.path().to_string_lossy())
             .into_iter()
-            .filter(|p| Some(*p) != me)
+            .filter(|p| !servers.contains(p))
             .collect()
     }
 
@@ -162,6 +196,7 @@ impl Coffer {
             let (code, body) = self.http("GET", &format!("/instances/{id}"), None);
             assert_eq!(code, 200, "{body}");
             let status = body["instance"]["status"].as_str().unwrap().to_string();
+            self.assert_servers_alive();
             if want.contains(&status.as_str()) {
                 return body["instance"].clone();
             }
@@ -304,4 +339,28 @@ pub mod raw_http {
         }
         out
     }
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    hits.push(path);
+                }
+            }
+        }
+    }
+    hits
 }
