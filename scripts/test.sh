@@ -14,6 +14,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== architecture rules"
+bash scripts/check-architecture.sh
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/coffer-test.log"
 status=${PIPESTATUS[0]}

@@ -155,6 +155,34 @@ impl fmt::Debug for UserSpec {
     }
 }
 
+/// A tenant user as a datastore reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub host: String,
+    /// Databases the user has access to, sorted.
+    pub databases: Vec<String>,
+}
+
+/// Changes to a user; `None` leaves a field as it is. Hand-written `Debug`
+/// hides the password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub host: Option<String>,
+}
+
+impl fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
 /// The control plane's record of one instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {

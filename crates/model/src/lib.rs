@@ -15,7 +15,8 @@ pub use datastore::{Datastore, DatastoreVersion};
 pub use flavor::Flavor;
 pub use ids::{DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId, TaskId};
 pub use instance::{
-    DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserSpec, VolumeUsage,
+    DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserInfo, UserSpec, UserUpdate,
+    VolumeUsage,
 };
 pub use task::{CreateInstancePayload, Task, TaskKind, TaskState};
 pub use validate::{

@@ -3,7 +3,7 @@
 //! a datastore's commands, files and SQL.
 
 use async_trait::async_trait;
-use coffer_model::{DatabaseSpec, InstanceId, UserSpec};
+use coffer_model::{DatabaseSpec, InstanceId, UserInfo, UserSpec, UserUpdate};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +53,12 @@ pub enum DatastoreError {
     /// The datastore cannot do this (e.g. databases on Redis).
     #[error("{0}")]
     NotSupported(String),
+    /// The named database or user does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database or user to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// A tool the manager runs failed. `detail` is the tail of its stderr,
     /// never anything that holds a secret.
     #[error("{command} failed: {detail}")]
@@ -114,4 +120,116 @@ pub trait DatastoreManager: Send + Sync + 'static {
         ctx: &InstanceContext,
         read_only: bool,
     ) -> Result<(), DatastoreError>;
+
+    // --- Tenant databases, users and root (Trove's in-datastore API). ---
+    // Defaults say "not supported", so a datastore implements what it has.
+
+    /// Check a database name by this datastore's rules (length, characters,
+    /// reserved names) without touching the server.
+    fn validate_database_name(&self, name: &str) -> Result<(), DatastoreError> {
+        let _ = name;
+        Err(not_supported("databases"))
+    }
+
+    /// Check a user (name, host, password) by this datastore's rules.
+    fn validate_user(&self, user: &UserSpec) -> Result<(), DatastoreError> {
+        let _ = user;
+        Err(not_supported("users"))
+    }
+
+    /// Tenant databases (system databases are never listed), sorted.
+    async fn list_databases(&self, ctx: &InstanceContext) -> Result<Vec<String>, DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("databases"))
+    }
+
+    /// Drop a tenant database. NotFound if it does not exist.
+    async fn delete_database(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+    ) -> Result<(), DatastoreError> {
+        let _ = (ctx, name);
+        Err(not_supported("databases"))
+    }
+
+    /// Tenant users with the databases each may use (the agent's own
+    /// account, root and system users are never listed), sorted by name.
+    async fn list_users(&self, ctx: &InstanceContext) -> Result<Vec<UserInfo>, DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("users"))
+    }
+
+    /// Change a user's name, password and/or host. NotFound if absent;
+    /// AlreadyExists if the new name/host is taken.
+    async fn update_user(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        update: &UserUpdate,
+    ) -> Result<(), DatastoreError> {
+        let _ = (ctx, name, host, update);
+        Err(not_supported("users"))
+    }
+
+    /// Drop a user. NotFound if absent.
+    async fn delete_user(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+    ) -> Result<(), DatastoreError> {
+        let _ = (ctx, name, host);
+        Err(not_supported("users"))
+    }
+
+    /// Give a user full access to each database. NotFound if the user or a
+    /// database does not exist (nothing is granted then).
+    async fn grant_access(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        databases: &[String],
+    ) -> Result<(), DatastoreError> {
+        let _ = (ctx, name, host, databases);
+        Err(not_supported("database access"))
+    }
+
+    /// Take a user's access to one database away. NotFound if the user or
+    /// the database does not exist.
+    async fn revoke_access(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        database: &str,
+    ) -> Result<(), DatastoreError> {
+        let _ = (ctx, name, host, database);
+        Err(not_supported("database access"))
+    }
+
+    /// Enable the datastore's superuser for network logins with a new
+    /// generated password, which is returned (once; never stored by Coffer).
+    async fn enable_root(&self, ctx: &InstanceContext) -> Result<String, DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("root"))
+    }
+
+    /// Disable network logins of the superuser. Disabled already is fine.
+    async fn disable_root(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("root"))
+    }
+
+    /// Whether the superuser can log in over the network.
+    async fn root_enabled(&self, ctx: &InstanceContext) -> Result<bool, DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("root"))
+    }
+}
+
+fn not_supported(what: &str) -> DatastoreError {
+    DatastoreError::NotSupported(format!("this datastore does not support {what}"))
 }
