@@ -1,8 +1,11 @@
 //! The agent's request handlers and its heartbeat.
 
+use crate::accounts::agent_error;
 use crate::volume::{disk_usage, should_be_full};
 use anyhow::Context;
-use coffer_bus::messages::{AgentRequest, AgentStatus, ConductorMessage};
+use coffer_bus::messages::{
+    AgentError, AgentErrorKind, AgentRequest, AgentStatus, ConductorMessage,
+};
 use coffer_bus::{Bus, CONDUCTOR};
 use coffer_model::{OperatingStatus, VolumeUsage};
 use coffer_strategy::{DatastoreManager, Health, InstanceContext};
@@ -28,8 +31,8 @@ enum Desired {
 }
 
 pub struct Agent {
-    manager: Arc<dyn DatastoreManager>,
-    ctx: InstanceContext,
+    pub(crate) manager: Arc<dyn DatastoreManager>,
+    pub(crate) ctx: InstanceContext,
     state_file: PathBuf,
     /// One lifecycle operation at a time (a repeated prepare waits for the first).
     op: Mutex<()>,
@@ -100,12 +103,28 @@ impl Agent {
     }
 
     /// Handle one request from the control plane.
-    pub async fn handle(&self, body: Value) -> anyhow::Result<Value> {
-        let request: AgentRequest = serde_json::from_value(body).context("bad request")?;
+    pub async fn handle(&self, body: Value) -> Result<Value, AgentError> {
+        let request: AgentRequest = serde_json::from_value(body).map_err(|e| AgentError {
+            kind: AgentErrorKind::InvalidInput,
+            message: format!("bad request: {e}"),
+        })?;
+        if let Some(result) = self.handle_account(&request).await {
+            return result;
+        }
+        self.handle_lifecycle(request).await.map_err(agent_error)
+    }
+
+    async fn handle_lifecycle(&self, request: AgentRequest) -> anyhow::Result<Value> {
         match request {
             AgentRequest::Prepare { databases, users } => {
                 let _guard = self.op.lock().await;
                 tracing::info!(databases = databases.len(), users = users.len(), "prepare");
+                for d in &databases {
+                    self.manager.validate_database_name(&d.name)?;
+                }
+                for u in &users {
+                    self.manager.validate_user(u)?;
+                }
                 self.manager.initialize(&self.ctx).await?;
                 self.start().await?;
                 self.manager.create_databases(&self.ctx, &databases).await?;
@@ -130,6 +149,7 @@ impl Agent {
                 Ok(Value::Null)
             }
             AgentRequest::Status => Ok(serde_json::to_value(self.status().await)?),
+            other => anyhow::bail!("{other:?} is not a lifecycle request"),
         }
     }
 

@@ -7,6 +7,7 @@
 //! restarting the datastore: the server runs in its own process group and
 //! is adopted from its pid file.
 
+mod accounts;
 mod handler;
 mod volume;
 
@@ -77,7 +78,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
                 let Some(msg) = msg else { break };
                 let agent = agent.clone();
                 tokio::spawn(async move {
-                    let result = agent.handle(msg.body.clone()).await.map_err(|e| format!("{e:#}"));
+                    let result = agent.handle(msg.body.clone()).await.map_err(|e| e.encode());
                     msg.reply(result);
                 });
             }

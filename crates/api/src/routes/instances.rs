@@ -248,7 +248,7 @@ async fn wake(s: &ApiState, task_id: TaskId) {
 }
 
 /// An instance of this project by id; a name or another project's id is a 404.
-async fn find(s: &ApiState, project: &str, raw: &str) -> Result<Instance, ApiError> {
+pub(crate) async fn find(s: &ApiState, project: &str, raw: &str) -> Result<Instance, ApiError> {
     let not_found = || ApiError::NotFound(format!("Instance {raw} could not be found."));
     let id: InstanceId = raw.parse().map_err(|_| not_found())?;
     match s.store.get_instance(id).await {

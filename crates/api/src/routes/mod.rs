@@ -1,13 +1,18 @@
 //! Route table. Every path here is documented in `openapi.json` (a test
 //! checks both lists agree).
 
+mod agent_call;
+mod databases;
 mod datastores;
 mod flavors;
 mod instances;
+mod paging;
+mod root;
+mod users;
 mod versions;
 
 use crate::{ApiError, ApiState};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 /// (method, path) of every route, as OpenAPI spells paths; kept next to
@@ -33,6 +38,48 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1.0/{project_id}/instances/{instance_id}"),
     ("delete", "/v1.0/{project_id}/instances/{instance_id}"),
     ("post", "/v1.0/{project_id}/instances/{instance_id}/action"),
+    (
+        "get",
+        "/v1.0/{project_id}/instances/{instance_id}/databases",
+    ),
+    (
+        "post",
+        "/v1.0/{project_id}/instances/{instance_id}/databases",
+    ),
+    (
+        "delete",
+        "/v1.0/{project_id}/instances/{instance_id}/databases/{database}",
+    ),
+    ("get", "/v1.0/{project_id}/instances/{instance_id}/users"),
+    ("post", "/v1.0/{project_id}/instances/{instance_id}/users"),
+    ("put", "/v1.0/{project_id}/instances/{instance_id}/users"),
+    (
+        "get",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}",
+    ),
+    (
+        "put",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}",
+    ),
+    (
+        "delete",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}",
+    ),
+    (
+        "get",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}/databases",
+    ),
+    (
+        "put",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}/databases",
+    ),
+    (
+        "delete",
+        "/v1.0/{project_id}/instances/{instance_id}/users/{user}/databases/{database}",
+    ),
+    ("get", "/v1.0/{project_id}/instances/{instance_id}/root"),
+    ("post", "/v1.0/{project_id}/instances/{instance_id}/root"),
+    ("delete", "/v1.0/{project_id}/instances/{instance_id}/root"),
 ];
 
 pub fn router() -> Router<ApiState> {
@@ -54,16 +101,43 @@ pub fn router() -> Router<ApiState> {
         .route("/flavors", get(flavors::list))
         .route("/flavors/{flavor_id}", get(flavors::show))
         .route("/mgmt/flavors", post(flavors::create))
-        .route(
-            "/mgmt/flavors/{flavor_id}",
-            axum::routing::delete(flavors::delete),
-        )
+        .route("/mgmt/flavors/{flavor_id}", delete(flavors::delete))
         .route("/instances", get(instances::list).post(instances::create))
         .route(
             "/instances/{instance_id}",
             get(instances::show).delete(instances::delete),
         )
-        .route("/instances/{instance_id}/action", post(instances::action));
+        .route("/instances/{instance_id}/action", post(instances::action))
+        .route(
+            "/instances/{instance_id}/databases",
+            get(databases::list).post(databases::create),
+        )
+        .route(
+            "/instances/{instance_id}/databases/{database}",
+            delete(databases::delete),
+        )
+        .route(
+            "/instances/{instance_id}/users",
+            get(users::list)
+                .post(users::create)
+                .put(users::change_passwords),
+        )
+        .route(
+            "/instances/{instance_id}/users/{user}",
+            get(users::show).put(users::update).delete(users::delete),
+        )
+        .route(
+            "/instances/{instance_id}/users/{user}/databases",
+            get(users::list_access).put(users::grant),
+        )
+        .route(
+            "/instances/{instance_id}/users/{user}/databases/{database}",
+            delete(users::revoke),
+        )
+        .route(
+            "/instances/{instance_id}/root",
+            get(root::show).post(root::enable).delete(root::disable),
+        );
     Router::new()
         .route("/", get(versions::versions))
         .route("/openapi.json", get(versions::openapi))

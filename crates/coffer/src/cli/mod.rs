@@ -1,5 +1,6 @@
 //! Client commands: talk to a running Coffer over its HTTP API.
 
+mod accounts;
 mod instance;
 mod output;
 mod simple;
@@ -65,6 +66,27 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Databases inside an instance.
+    Database {
+        #[command(subcommand)]
+        command: accounts::DatabaseCommand,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Users inside an instance.
+    User {
+        #[command(subcommand)]
+        command: accounts::UserCommand,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// The datastore's superuser.
+    Root {
+        #[command(subcommand)]
+        command: accounts::RootCommand,
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 impl ClientCommand {
@@ -73,6 +95,9 @@ impl ClientCommand {
             ClientCommand::Instance { command, conn } => command.run(&conn).await,
             ClientCommand::Datastore { command, conn } => command.run(&conn).await,
             ClientCommand::Flavor { command, conn } => command.run(&conn).await,
+            ClientCommand::Database { command, conn } => command.run(&conn).await,
+            ClientCommand::User { command, conn } => command.run(&conn).await,
+            ClientCommand::Root { command, conn } => command.run(&conn).await,
         }
     }
 }

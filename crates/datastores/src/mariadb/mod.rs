@@ -6,6 +6,7 @@
 //! generated password stored in `secret_dir`. Tenant users are
 //! `'name'@'host'` with passwords and privileges on their databases only.
 
+mod accounts;
 mod admin;
 pub mod config;
 mod init;
@@ -14,7 +15,7 @@ mod server;
 pub mod sql;
 
 use async_trait::async_trait;
-use coffer_model::{DatabaseSpec, UserSpec};
+use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
 use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
 use paths::Paths;
 use std::time::Duration;
@@ -107,5 +108,80 @@ impl DatastoreManager for MariaDb {
     ) -> Result<(), DatastoreError> {
         let statement = (sql::set_read_only(read_only), None);
         admin::run_all(&Paths::new(ctx), &[statement]).await
+    }
+
+    fn validate_database_name(&self, name: &str) -> Result<(), DatastoreError> {
+        sql::validate_database(name)
+    }
+
+    fn validate_user(&self, user: &UserSpec) -> Result<(), DatastoreError> {
+        sql::validate_user(user)
+    }
+
+    async fn list_databases(&self, ctx: &InstanceContext) -> Result<Vec<String>, DatastoreError> {
+        accounts::list_databases(&Paths::new(ctx)).await
+    }
+
+    async fn delete_database(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+    ) -> Result<(), DatastoreError> {
+        accounts::delete_database(&Paths::new(ctx), name).await
+    }
+
+    async fn list_users(&self, ctx: &InstanceContext) -> Result<Vec<UserInfo>, DatastoreError> {
+        accounts::list_users(&Paths::new(ctx)).await
+    }
+
+    async fn update_user(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        update: &UserUpdate,
+    ) -> Result<(), DatastoreError> {
+        accounts::update_user(&Paths::new(ctx), name, host, update).await
+    }
+
+    async fn delete_user(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+    ) -> Result<(), DatastoreError> {
+        accounts::delete_user(&Paths::new(ctx), name, host).await
+    }
+
+    async fn grant_access(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        databases: &[String],
+    ) -> Result<(), DatastoreError> {
+        accounts::grant_access(&Paths::new(ctx), name, host, databases).await
+    }
+
+    async fn revoke_access(
+        &self,
+        ctx: &InstanceContext,
+        name: &str,
+        host: &str,
+        database: &str,
+    ) -> Result<(), DatastoreError> {
+        accounts::revoke_access(&Paths::new(ctx), name, host, database).await
+    }
+
+    async fn enable_root(&self, ctx: &InstanceContext) -> Result<String, DatastoreError> {
+        accounts::enable_root(&Paths::new(ctx)).await
+    }
+
+    async fn disable_root(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
+        accounts::disable_root(&Paths::new(ctx)).await
+    }
+
+    async fn root_enabled(&self, ctx: &InstanceContext) -> Result<bool, DatastoreError> {
+        accounts::root_enabled(&Paths::new(ctx)).await
     }
 }

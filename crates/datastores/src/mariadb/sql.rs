@@ -13,9 +13,11 @@ pub const MAX_USER_LEN: usize = 80;
 /// Longest host part of an account MariaDB accepts.
 pub const MAX_HOST_LEN: usize = 255;
 
-/// Databases a tenant may not create (compared case-insensitively).
-const RESERVED_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
-/// Accounts a tenant may not create (compared case-insensitively).
+/// The server's own databases: never listed, created or dropped for a
+/// tenant (compared case-insensitively).
+pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+/// Accounts a tenant may not create, change or see (compared
+/// case-insensitively).
 const RESERVED_USERS: &[&str] = &["root", "os_admin", "mariadb.sys", "mysql", "public"];
 
 /// `name` as a backtick-quoted identifier (backticks doubled).
@@ -32,18 +34,27 @@ pub fn quote_str(value: &str) -> String {
 
 /// `'user'@'host'`.
 pub fn account(user: &UserSpec) -> String {
-    format!("{}@{}", quote_str(&user.name), quote_str(&user.host))
+    account_of(&user.name, &user.host)
+}
+
+/// `'name'@'host'`.
+pub fn account_of(name: &str, host: &str) -> String {
+    format!("{}@{}", quote_str(name), quote_str(host))
 }
 
 /// The database part of a GRANT: `_` and `%` are wildcards there, so they
 /// (and the escape character itself) are escaped; a grant on `a_b` must not
 /// also open `axb`.
 pub fn grant_target(database: &str) -> String {
-    let escaped = database
+    format!("{}.*", quote_ident(&escape_grant_db(database)))
+}
+
+/// `database` as a grant names it, and as `mysql.db` stores it.
+pub fn escape_grant_db(database: &str) -> String {
+    database
         .replace('\\', "\\\\")
         .replace('_', "\\_")
-        .replace('%', "\\%");
-    format!("{}.*", quote_ident(&escaped))
+        .replace('%', "\\%")
 }
 
 /// `CREATE DATABASE IF NOT EXISTS ...`.
@@ -90,34 +101,48 @@ pub fn set_read_only(read_only: bool) -> String {
 /// spaces, within the Basic Multilingual Plane, not a system schema.
 pub fn validate_database(name: &str) -> Result<(), DatastoreError> {
     check_name("database name", name, MAX_DATABASE_LEN)?;
-    check_reserved("database name", name, RESERVED_DATABASES)
+    check_reserved("database name", name, SYSTEM_DATABASES)
 }
 
-/// Check a user: the name (1..=80 characters, not a system account), the
-/// host, every database it is granted, and the password (non-empty, no
-/// control characters). The password never appears in a message.
+/// Check a user: its account, every database it is granted, and the
+/// password. The password never appears in a message.
 pub fn validate_user(user: &UserSpec) -> Result<(), DatastoreError> {
-    check_name("user name", &user.name, MAX_USER_LEN)?;
-    check_reserved("user name", &user.name, RESERVED_USERS)?;
-    check_name("host", &user.host, MAX_HOST_LEN)?;
-    if user.host.chars().any(char::is_whitespace) {
-        return Err(invalid(format!(
-            "host {:?} must not contain spaces",
-            user.host
-        )));
-    }
-    if user.password.is_empty() {
-        return Err(invalid(format!("user {:?} needs a password", user.name)));
-    }
-    if user.password.chars().any(char::is_control) {
-        return Err(invalid(format!(
-            "the password of user {:?} contains a control character",
-            user.name
-        )));
-    }
+    validate_account(&user.name, &user.host)?;
+    validate_password(&user.name, &user.password)?;
     user.databases
         .iter()
         .try_for_each(|db| validate_database(db))
+}
+
+/// Check an account: the name (1..=80 characters, not a system account)
+/// and the host (no spaces).
+pub fn validate_account(name: &str, host: &str) -> Result<(), DatastoreError> {
+    check_name("user name", name, MAX_USER_LEN)?;
+    check_reserved("user name", name, RESERVED_USERS)?;
+    check_name("host", host, MAX_HOST_LEN)?;
+    if host.chars().any(char::is_whitespace) {
+        return Err(invalid(format!("host {host:?} must not contain spaces")));
+    }
+    Ok(())
+}
+
+/// Check the password of user `name`: non-empty, no control characters.
+/// The password never appears in a message.
+pub fn validate_password(name: &str, password: &str) -> Result<(), DatastoreError> {
+    if password.is_empty() {
+        return Err(invalid(format!("user {name:?} needs a password")));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "the password of user {name:?} contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `name` is a system account a tenant never sees.
+pub fn is_reserved_user(name: &str) -> bool {
+    RESERVED_USERS.iter().any(|r| r.eq_ignore_ascii_case(name))
 }
 
 fn check_name(what: &str, name: &str, max: usize) -> Result<(), DatastoreError> {

@@ -1,0 +1,65 @@
+//! Paging of lists the API builds itself (users, databases): sorted by
+//! name, `marker` is the last name of the previous page.
+
+use crate::ApiError;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The page of `items` (sorted by `key`) that `limit` and `marker` in the
+/// query select, and the `links` value when more follow.
+pub fn page<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    query: &HashMap<String, String>,
+    default_limit: usize,
+    next_href: impl Fn(usize, &str) -> String,
+) -> Result<(Vec<T>, Option<Value>), ApiError> {
+    items.sort_by_key(&key);
+    let limit = match query.get("limit") {
+        None => default_limit,
+        Some(l) => l.parse::<usize>().ok().filter(|&l| l > 0).ok_or_else(|| {
+            ApiError::BadRequest(format!("limit must be a positive integer, not {l:?}"))
+        })?,
+    };
+    if let Some(m) = query.get("marker") {
+        items.retain(|i| key(i).as_str() > m.as_str());
+    }
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let links = match (more, items.last()) {
+        (true, Some(last)) => Some(json!([{"rel": "next", "href": next_href(limit, &key(last))}])),
+        _ => None,
+    };
+    Ok((items, links))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages() {
+        let q = |l: &str, m: Option<&str>| {
+            let mut h = HashMap::from([("limit".to_string(), l.to_string())]);
+            if let Some(m) = m {
+                h.insert("marker".into(), m.into());
+            }
+            h
+        };
+        let items = vec!["c", "a", "b"];
+        let href = |l: usize, m: &str| format!("?limit={l}&marker={m}");
+        let (p, links) = page(items.clone(), |s| s.to_string(), &q("2", None), 20, href).unwrap();
+        assert_eq!(p, ["a", "b"]);
+        assert_eq!(links.unwrap()[0]["href"], "?limit=2&marker=b");
+        let (p, links) = page(
+            items.clone(),
+            |s| s.to_string(),
+            &q("2", Some("b")),
+            20,
+            href,
+        )
+        .unwrap();
+        assert_eq!((p, links), (vec!["c"], None));
+        assert!(page(items, |s| s.to_string(), &q("0", None), 20, href).is_err());
+    }
+}
