@@ -6,80 +6,9 @@
 
 mod common;
 
-use common::Coffer;
+use common::{client, Coffer};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::Duration;
-
-/// Run a statement as `user` with the datastore's own client.
-fn client(
-    datastore: &str,
-    ip: &str,
-    user: &str,
-    password: &str,
-    db: &str,
-    stmt: &str,
-) -> Result<String, String> {
-    let out = match datastore {
-        "mariadb" => Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "-h",
-                ip,
-                "-u",
-                user,
-                &format!("-p{password}"),
-                db,
-                "-N",
-                "-e",
-                stmt,
-            ])
-            .output(),
-        "postgresql" => Command::new("psql")
-            .args([
-                "-h",
-                ip,
-                "-U",
-                user,
-                "-d",
-                db,
-                "-tA",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                stmt,
-            ])
-            .env("PGPASSWORD", password)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .output(),
-        "redis" => Command::new("redis-cli")
-            .args([
-                "-h",
-                ip,
-                "--user",
-                user,
-                "--pass",
-                password,
-                "--no-auth-warning",
-            ])
-            .args(stmt.split_whitespace())
-            .output(),
-        other => panic!("no client for {other}"),
-    }
-    .expect("the datastore's client is installed");
-    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    // redis-cli exits 0 on most errors and prints them on stdout.
-    let failed = !out.status.success()
-        || stdout.starts_with("ERR")
-        || stdout.starts_with("NOPERM")
-        || stdout.starts_with("WRONGPASS")
-        || stdout.starts_with("NOAUTH");
-    if failed {
-        Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
-    } else {
-        Ok(stdout)
-    }
-}
 
 fn create_instance(c: &Coffer, datastore: &str, with_db: bool) -> (String, String) {
     let dbs = if with_db {
@@ -97,6 +26,18 @@ fn create_instance(c: &Coffer, datastore: &str, with_db: bool) -> (String, Strin
     let inst = c.wait_status(&id, &["ACTIVE", "ERROR"], Duration::from_secs(120));
     assert_eq!(inst["status"], "ACTIVE", "{inst}\n{}", c.log());
     (id, inst["ip"][0].as_str().unwrap().to_string())
+}
+
+/// No password of the test reached a file in plain text; then delete the
+/// instance and check nothing of it keeps running.
+fn no_leaks_then_delete(c: &Coffer, id: &str, root_pw: &str) {
+    for pw in ["App-Pw-5521", "Analyst-Pw-1", "Analyst-Pw-2", root_pw] {
+        let leaks = common::files_containing(c.state_dir(), pw);
+        assert!(leaks.is_empty(), "{pw} found in {leaks:?}");
+    }
+    assert_eq!(c.http("DELETE", &format!("/instances/{id}"), None).0, 202);
+    c.wait_gone(id, Duration::from_secs(60));
+    assert_eq!(c.instance_processes(), Vec::<i32>::new());
 }
 
 fn names(v: &Value, key: &str) -> Vec<String> {
@@ -310,19 +251,7 @@ fn sql_datastore(datastore: &str, probe: &str, reserved_users: &[&str]) {
             .contains(&"reports".into())
     );
 
-    // No password reached a file in plain text.
-    for pw in [
-        "App-Pw-5521",
-        "Analyst-Pw-1",
-        "Analyst-Pw-2",
-        root_pw.as_str(),
-    ] {
-        let leaks = common::files_containing(c.state_dir(), pw);
-        assert!(leaks.is_empty(), "{pw} found in {leaks:?}");
-    }
-    assert_eq!(c.http("DELETE", &inst(""), None).0, 202);
-    c.wait_gone(&id, Duration::from_secs(60));
-    assert_eq!(c.instance_processes(), Vec::<i32>::new());
+    no_leaks_then_delete(&c, &id, &root_pw);
 }
 
 #[test]

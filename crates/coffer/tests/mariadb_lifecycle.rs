@@ -10,28 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn mysql(ip: &str, user: &str, password: &str, db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("mariadb")
-        .args([
-            "--no-defaults",
-            "-h",
-            ip,
-            "-P",
-            "3306",
-            "-u",
-            user,
-            &format!("-p{password}"),
-            db,
-            "-N",
-            "-e",
-            sql,
-        ])
-        .output()
-        .expect("the mariadb client is installed");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    common::client("mariadb", ip, user, password, db, sql)
 }
 
 fn mariadbd_pid(c: &Coffer, id: &str) -> i32 {

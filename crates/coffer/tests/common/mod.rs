@@ -364,3 +364,73 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// Run a statement as `user` with the datastore's own client.
+pub fn client(
+    datastore: &str,
+    ip: &str,
+    user: &str,
+    password: &str,
+    db: &str,
+    stmt: &str,
+) -> Result<String, String> {
+    let out = match datastore {
+        "mariadb" => Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-h",
+                ip,
+                "-u",
+                user,
+                &format!("-p{password}"),
+                db,
+                "-N",
+                "-e",
+                stmt,
+            ])
+            .output(),
+        "postgresql" => Command::new("psql")
+            .args([
+                "-h",
+                ip,
+                "-U",
+                user,
+                "-d",
+                db,
+                "-tA",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                stmt,
+            ])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output(),
+        "redis" => Command::new("redis-cli")
+            .args([
+                "-h",
+                ip,
+                "--user",
+                user,
+                "--pass",
+                password,
+                "--no-auth-warning",
+            ])
+            .args(stmt.split_whitespace())
+            .output(),
+        other => panic!("no client for {other}"),
+    }
+    .expect("the datastore's client is installed");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // redis-cli exits 0 on most errors and prints them on stdout.
+    let failed = !out.status.success()
+        || stdout.starts_with("ERR")
+        || stdout.starts_with("NOPERM")
+        || stdout.starts_with("WRONGPASS")
+        || stdout.starts_with("NOAUTH");
+    if failed {
+        Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+    } else {
+        Ok(stdout)
+    }
+}
