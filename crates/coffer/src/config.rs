@@ -165,13 +165,14 @@ pub struct DatastoreSection {
 }
 
 fn default_datastores() -> BTreeMap<String, DatastoreSection> {
-    BTreeMap::from([(
-        "mariadb".to_string(),
-        DatastoreSection {
-            manager: "mariadb".into(),
-            versions: vec!["10.11".into()],
-        },
-    )])
+    let ds = |manager: &str, version: &str| {
+        let section = DatastoreSection {
+            manager: manager.into(),
+            versions: vec![version.into()],
+        };
+        (manager.to_string(), section)
+    };
+    BTreeMap::from([ds("mariadb", "10.11"), ds("redis", "7.0")])
 }
 
 impl Default for Config {

@@ -28,6 +28,19 @@ fn create_instance(c: &Coffer, datastore: &str, with_db: bool) -> (String, Strin
     (id, inst["ip"][0].as_str().unwrap().to_string())
 }
 
+/// Restart through the API: REBOOT, then ACTIVE and HEALTHY again.
+fn restart(c: &Coffer, id: &str) {
+    let (code, v) = c.http(
+        "POST",
+        &format!("/instances/{id}/action"),
+        Some(r#"{"restart": {}}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    let inst = c.wait_status(id, &["ACTIVE", "ERROR"], Duration::from_secs(120));
+    assert_eq!(inst["status"], "ACTIVE", "{inst}");
+    assert_eq!(inst["operating_status"], "HEALTHY", "{inst}");
+}
+
 /// No password of the test reached a file in plain text; then delete the
 /// instance and check nothing of it keeps running.
 fn no_leaks_then_delete(c: &Coffer, id: &str, root_pw: &str) {
@@ -242,6 +255,14 @@ fn sql_datastore(datastore: &str, probe: &str, reserved_users: &[&str]) {
         json!({"rootEnabled": false})
     );
 
+    // A restart keeps data, users and grants.
+    restart(&c, &id);
+    assert_eq!(
+        client(ds, &ip, "app", "App-Pw-5521", "app", "SELECT v FROM t").unwrap(),
+        "7"
+    );
+    client(ds, &ip, "analyst", "Analyst-Pw-2", "reports", probe).unwrap();
+
     // Drops.
     assert_eq!(c.http("DELETE", &inst("/users/analyst"), None).0, 202);
     assert_eq!(c.http("GET", &inst("/users/analyst"), None).0, 404);
@@ -261,6 +282,106 @@ fn mariadb_accounts() {
         "SELECT 1",
         &["mysql", "mariadb.sys", "root", "os_admin"],
     );
+}
+
+#[test]
+fn redis_accounts() {
+    let c = Coffer::up();
+    let (id, ip) = create_instance(&c, "redis", false);
+    let inst = |p: &str| format!("/instances/{id}{p}");
+    client("redis", &ip, "app", "App-Pw-5521", "", "SET k v").unwrap();
+    assert_eq!(
+        client("redis", &ip, "app", "App-Pw-5521", "", "GET k").unwrap(),
+        "v"
+    );
+    assert!(client("redis", &ip, "app", "wrong", "", "GET k").is_err());
+
+    // Redis has no databases: Trove's notImplemented with a message.
+    let (code, v) = c.http(
+        "POST",
+        &inst("/databases"),
+        Some(r#"{"databases": [{"name": "reports"}]}"#),
+    );
+    assert_eq!(code, 501, "{v}");
+    assert!(!v["notImplemented"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(c.http("GET", &inst("/databases"), None).0, 501);
+
+    let (code, v) = c.http(
+        "POST",
+        &inst("/users"),
+        Some(r#"{"users": [{"name": "analyst", "password": "Analyst-Pw-1"}]}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(
+        client("redis", &ip, "analyst", "Analyst-Pw-1", "", "GET k").unwrap(),
+        "v"
+    );
+    assert!(
+        names(&c.http("GET", &inst("/users"), None).1, "users").contains(&"analyst".to_string())
+    );
+    assert_eq!(
+        c.http(
+            "POST",
+            &inst("/users"),
+            Some(r#"{"users": [{"name": "analyst", "password": "x-Pw-2"}]}"#)
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        c.http(
+            "PUT",
+            &inst("/users/analyst/databases"),
+            Some(r#"{"databases": [{"name": "x"}]}"#)
+        )
+        .0,
+        501
+    );
+    // Tenants cannot reach the server's admin commands.
+    assert!(client(
+        "redis",
+        &ip,
+        "analyst",
+        "Analyst-Pw-1",
+        "",
+        "CONFIG GET maxmemory"
+    )
+    .is_err());
+
+    assert_eq!(
+        c.http(
+            "PUT",
+            &inst("/users/analyst"),
+            Some(r#"{"user": {"password": "Analyst-Pw-2"}}"#)
+        )
+        .0,
+        202
+    );
+    assert!(client("redis", &ip, "analyst", "Analyst-Pw-1", "", "GET k").is_err());
+    client("redis", &ip, "analyst", "Analyst-Pw-2", "", "GET k").unwrap();
+
+    let (code, v) = c.http("POST", &inst("/root"), None);
+    assert_eq!(code, 200, "{v}");
+    let root_pw = v["user"]["password"].as_str().unwrap().to_string();
+    client("redis", &ip, "root", &root_pw, "", "CONFIG GET maxmemory").unwrap();
+    assert_eq!(
+        c.http("GET", &inst("/root"), None).1,
+        json!({"rootEnabled": true})
+    );
+    assert_eq!(c.http("DELETE", &inst("/root"), None).0, 204);
+    assert!(client("redis", &ip, "root", &root_pw, "", "PING").is_err());
+
+    // A restart keeps data and users.
+    restart(&c, &id);
+    assert_eq!(
+        client("redis", &ip, "app", "App-Pw-5521", "", "GET k").unwrap(),
+        "v"
+    );
+    client("redis", &ip, "analyst", "Analyst-Pw-2", "", "GET k").unwrap();
+
+    assert_eq!(c.http("DELETE", &inst("/users/analyst"), None).0, 202);
+    assert_eq!(c.http("GET", &inst("/users/analyst"), None).0, 404);
+    no_leaks_then_delete(&c, &id, &root_pw);
 }
 
 #[test]

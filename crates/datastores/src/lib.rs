@@ -6,6 +6,7 @@
 mod files;
 pub mod mariadb;
 mod process;
+pub mod redis;
 
 use coffer_strategy::{DatastoreManager, Registry};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 pub fn registry() -> Registry<dyn DatastoreManager> {
     let mut registry: Registry<dyn DatastoreManager> = Registry::new("datastore manager");
     registry.register("mariadb", Arc::new(mariadb::MariaDb::new()));
+    registry.register("redis", Arc::new(redis::Redis::new()));
     registry
 }
 
@@ -22,7 +24,8 @@ mod tests {
     #[test]
     fn registry_knows_mariadb() {
         let registry = super::registry();
-        assert_eq!(registry.names(), vec!["mariadb"]);
+        assert_eq!(registry.names(), vec!["mariadb", "redis"]);
+        assert_eq!(registry.get("redis").unwrap().default_port(), 6379);
         assert_eq!(registry.get("mariadb").unwrap().default_port(), 3306);
         assert!(registry.get("oracle").is_err());
     }
