@@ -199,18 +199,26 @@ pub async fn heartbeat_loop(
 ) {
     let instance_id = agent.ctx.instance_id;
     loop {
-        let status = agent.status().await;
-        if status.status == OperatingStatus::Crashed {
-            tracing::warn!("datastore is down; starting it again");
-            agent.adopt_or_restart().await;
-        }
-        let msg = ConductorMessage::Heartbeat {
-            instance_id,
-            status,
+        // While a lifecycle operation runs (a restart stops the server for
+        // a moment) the probe would report a crash that is not one, and
+        // could reach the conductor after the operation's own answer: skip.
+        let probed = match agent.op.try_lock() {
+            Ok(_guard) => Some(agent.status().await),
+            Err(_) => None,
         };
-        if let Ok(body) = serde_json::to_value(&msg) {
-            if let Err(e) = bus.cast(CONDUCTOR, body).await {
-                tracing::debug!("heartbeat not sent: {e}");
+        if let Some(status) = probed {
+            if status.status == OperatingStatus::Crashed {
+                tracing::warn!("datastore is down; starting it again");
+                agent.adopt_or_restart().await;
+            }
+            let msg = ConductorMessage::Heartbeat {
+                instance_id,
+                status,
+            };
+            if let Ok(body) = serde_json::to_value(&msg) {
+                if let Err(e) = bus.cast(CONDUCTOR, body).await {
+                    tracing::debug!("heartbeat not sent: {e}");
+                }
             }
         }
         tokio::select! {

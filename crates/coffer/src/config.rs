@@ -172,7 +172,11 @@ fn default_datastores() -> BTreeMap<String, DatastoreSection> {
         };
         (manager.to_string(), section)
     };
-    BTreeMap::from([ds("mariadb", "10.11"), ds("redis", "7.0")])
+    BTreeMap::from([
+        ds("mariadb", "10.11"),
+        ds("postgresql", "15"),
+        ds("redis", "7.0"),
+    ])
 }
 
 impl Default for Config {

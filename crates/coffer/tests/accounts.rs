@@ -285,6 +285,15 @@ fn mariadb_accounts() {
 }
 
 #[test]
+fn postgresql_accounts() {
+    sql_datastore(
+        "postgresql",
+        "SELECT 1",
+        &["postgres", "pg_monitor", "root", "os_admin"],
+    );
+}
+
+#[test]
 fn redis_accounts() {
     let c = Coffer::up();
     let (id, ip) = create_instance(&c, "redis", false);

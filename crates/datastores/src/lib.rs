@@ -5,6 +5,7 @@
 
 mod files;
 pub mod mariadb;
+pub mod postgresql;
 mod process;
 pub mod redis;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub fn registry() -> Registry<dyn DatastoreManager> {
     let mut registry: Registry<dyn DatastoreManager> = Registry::new("datastore manager");
     registry.register("mariadb", Arc::new(mariadb::MariaDb::new()));
+    registry.register("postgresql", Arc::new(postgresql::PostgreSql::new()));
     registry.register("redis", Arc::new(redis::Redis::new()));
     registry
 }
@@ -24,7 +26,7 @@ mod tests {
     #[test]
     fn registry_knows_mariadb() {
         let registry = super::registry();
-        assert_eq!(registry.names(), vec!["mariadb", "redis"]);
+        assert_eq!(registry.names(), vec!["mariadb", "postgresql", "redis"]);
         assert_eq!(registry.get("redis").unwrap().default_port(), 6379);
         assert_eq!(registry.get("mariadb").unwrap().default_port(), 3306);
         assert!(registry.get("oracle").is_err());
