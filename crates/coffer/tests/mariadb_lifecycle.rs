@@ -100,6 +100,59 @@ fn cli_create_connect_restart_delete() {
     let (ok, out, _) = c.cli(&["instance", "show", "db1"]);
     assert!(ok && out.contains(&id), "{out}");
 
+    // The account commands, by instance name.
+    let run = |args: &[&str]| {
+        let (ok, out, err) = c.cli(args);
+        assert!(ok, "coffer {args:?}: {err}");
+        out
+    };
+    run(&["database", "create", "db1", "reports"]);
+    assert!(run(&["database", "list", "db1"]).contains("reports"));
+    run(&[
+        "user",
+        "create",
+        "db1",
+        "analyst:Cli-Pw-77",
+        "--database",
+        "reports",
+    ]);
+    let users = run(&["user", "list", "db1", "-f", "json"]);
+    assert!(
+        users.contains("analyst") && users.contains("reports"),
+        "{users}"
+    );
+    mysql(&ip, "analyst", "Cli-Pw-77", "reports", "SELECT 1").unwrap();
+    run(&["user", "revoke", "db1", "analyst", "reports"]);
+    assert!(mysql(&ip, "analyst", "Cli-Pw-77", "reports", "SELECT 1").is_err());
+    run(&["user", "grant", "db1", "analyst", "reports"]);
+    run(&[
+        "user",
+        "update",
+        "db1",
+        "analyst",
+        "--new-password",
+        "Cli-Pw-78",
+    ]);
+    mysql(&ip, "analyst", "Cli-Pw-78", "reports", "SELECT 1").unwrap();
+    let root: serde_json::Value =
+        serde_json::from_str(&run(&["root", "enable", "db1", "-f", "json"])).unwrap();
+    mysql(
+        &ip,
+        "root",
+        root["password"].as_str().unwrap(),
+        "mysql",
+        "SELECT 1",
+    )
+    .unwrap();
+    assert!(run(&["root", "show", "db1"]).contains("true"));
+    run(&["root", "disable", "db1"]);
+    assert!(run(&["root", "show", "db1"]).contains("false"));
+    run(&["user", "delete", "db1", "analyst"]);
+    run(&["database", "delete", "db1", "reports"]);
+    assert!(!run(&["database", "list", "db1"]).contains("reports"));
+    let (ok, _, err) = c.cli(&["user", "show", "db1", "nobody"]);
+    assert!(!ok && err.contains("404"), "{err}");
+
     // Killing the agent: the supervisor starts a new one, which adopts the
     // running server instead of restarting it.
     let server_pid = mariadbd_pid(&c, &id);
