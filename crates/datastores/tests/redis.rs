@@ -1,124 +1,145 @@
-//! The Redis manager against a real redis-server: ACL users, a password
-//! that looks like ACL rules staying a password, read-only mode, and users
-//! and data surviving a restart.
+//! The Redis manager's lifecycle against a real redis-server: start in its
+//! own process group, tenant access as `redis-cli` sees it, read-only mode,
+//! nothing in plain text on disk, and data and users surviving a restart.
+
+mod redis_support;
 
 use coffer_datastores::redis::Redis;
-use coffer_model::{InstanceId, UserSpec};
-use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
-use std::process::Command;
-use std::time::Duration;
+use coffer_strategy::{DatastoreManager, Health};
+use nix::unistd::{getpgid, Pid};
+use redis_support::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
 
-struct StopOnDrop(InstanceContext);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = Redis::new().pid(&self.0) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
-fn cli(ip: &str, user: &str, password: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args([
-            "-h",
-            ip,
-            "--user",
-            user,
-            "--pass",
-            password,
-            "--no-auth-warning",
-        ])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-    .trim()
-    .to_string()
-}
-
-fn user(name: &str, password: &str) -> UserSpec {
-    UserSpec {
-        name: name.into(),
-        password: password.into(),
-        host: "%".into(),
-        databases: vec![],
-    }
-}
-
-#[tokio::test]
-async fn redis_users_read_only_and_restart() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lifecycle_read_only_and_restart() {
+    require_tools();
     let dir = tempfile::tempdir().unwrap();
-    let ip = format!("127.10.241.{}", 1 + std::process::id() % 250);
-    let ctx = InstanceContext {
-        instance_id: InstanceId::new(),
-        data_dir: dir.path().join("data"),
-        conf_dir: dir.path().join("conf"),
-        run_dir: dir.path().join("run"),
-        log_dir: dir.path().join("log"),
-        secret_dir: dir.path().join("secret"),
-        ip: ip.parse().unwrap(),
-        port: 6379,
-        ram_mb: 512,
-        volume_size_bytes: 1 << 30,
-    };
+    let ctx = context(dir.path(), 241);
     let r = Redis::new();
-    let _guard = StopOnDrop(ctx.clone());
-    r.initialize(&ctx).await.unwrap();
-    r.render_config(&ctx).await.unwrap();
-    r.start(&ctx, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(r.health(&ctx).await, Health::Healthy);
+    let _guard = KillOnDrop(ctx.clone());
+    assert_eq!(r.health(&ctx).await, Health::Stopped);
 
-    // A password that reads like ACL rules is one password, nothing more.
-    let tricky = "x on ~* +@all";
-    r.create_users(&ctx, &[user("app", "secret"), user("tricky", tricky)])
+    let t0 = Instant::now();
+    r.initialize(&ctx).await.unwrap();
+    let t_init = t0.elapsed();
+    r.render_config(&ctx).await.unwrap();
+    r.start(&ctx, START).await.unwrap();
+    eprintln!(
+        "initialize {t_init:?}; initialize+render+start {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(r.health(&ctx).await, Health::Healthy);
+    // Idempotent: again on a running, initialised instance changes nothing.
+    r.initialize(&ctx).await.unwrap();
+    r.start(&ctx, START).await.unwrap();
+
+    // Its own process group; the command line names the instance's config.
+    let pid = r.pid(&ctx).expect("running");
+    let pgid = getpgid(Some(Pid::from_raw(pid as i32))).unwrap();
+    assert_eq!(pgid.as_raw(), pid as i32);
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    let conf = ctx.conf_dir.join("redis.conf").display().to_string();
+    assert!(cmdline.contains(&conf), "{cmdline:?}");
+
+    // A retried create converges on the last password.
+    r.create_users(&ctx, &[user("app", "first")]).await.unwrap();
+    r.create_users(&ctx, &[user("app", "secret")])
         .await
         .unwrap();
-    assert_eq!(cli(&ip, "app", "secret", &["SET", "k", "v"]), "OK");
-    assert_eq!(cli(&ip, "tricky", tricky, &["GET", "k"]), "v");
-    assert!(cli(&ip, "tricky", "x", &["GET", "k"]).contains("WRONGPASS"));
-    assert!(cli(&ip, "app", "secret", &["FLUSHALL"]).contains("NOPERM"));
-    assert!(
-        cli(&ip, "default", "", &["GET", "k"]).contains("WRONGPASS")
-            || cli(&ip, "default", "", &["GET", "k"]).contains("NOAUTH")
-    );
-    assert!(matches!(
-        r.create_databases(&ctx, &[coffer_model::DatabaseSpec { name: "d".into() }])
-            .await,
-        Err(DatastoreError::NotSupported(_))
-    ));
-    r.create_databases(&ctx, &[]).await.unwrap();
-    assert!(r.validate_user(&user("default", "x")).is_err());
-    let mut bad_host = user("h", "x");
-    bad_host.host = "10.0.0.1".into();
-    assert!(r.validate_user(&bad_host).is_err());
+    let app = Some(("app", "secret"));
+    assert!(cli(&ctx, Some(("app", "first")), &["PING"]).contains("WRONGPASS"));
+    assert_eq!(cli(&ctx, app, &["SET", "k", "v"]), "OK");
+    assert_eq!(cli(&ctx, app, &["GET", "k"]), "v");
+    assert!(cli(&ctx, Some(("app", "wrong")), &["GET", "k"]).contains("WRONGPASS"));
+    // No anonymous access, over TCP or the socket.
+    assert!(cli(&ctx, None, &["GET", "k"]).contains("NOAUTH"));
+    assert!(cli(&ctx, Some(("default", "")), &["GET", "k"]).contains("WRONGPASS"));
+    let out = std::process::Command::new("redis-cli")
+        .arg("-s")
+        .arg(ctx.run_dir.join("redis.sock"))
+        .arg("PING")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOAUTH"));
+    // Pub/sub is allowed; dangerous commands are not.
+    assert_eq!(cli(&ctx, app, &["PUBLISH", "ch", "hi"]), "0");
+    for cmd in [&["FLUSHALL"][..], &["CONFIG", "SET", "maxmemory", "0"]] {
+        assert!(cli(&ctx, app, cmd).contains("NOPERM"), "{cmd:?}");
+    }
 
-    // Read-only: writes refused, reads allowed; then back, without
-    // giving back the dangerous commands.
+    // Read-only: writes refused, reads allowed, also for a user created
+    // meanwhile; then back, without giving back the dangerous commands.
     r.set_read_only(&ctx, true).await.unwrap();
-    assert!(cli(&ip, "app", "secret", &["SET", "k", "w"]).contains("NOPERM"));
-    assert_eq!(cli(&ip, "app", "secret", &["GET", "k"]), "v");
+    assert!(cli(&ctx, app, &["SET", "k", "w"]).contains("NOPERM"));
+    assert_eq!(cli(&ctx, app, &["GET", "k"]), "v");
+    r.create_users(&ctx, &[user("late", "late-pw")])
+        .await
+        .unwrap();
+    let late = Some(("late", "late-pw"));
+    assert!(cli(&ctx, late, &["SET", "k", "w"]).contains("NOPERM"));
+    r.set_read_only(&ctx, true).await.unwrap();
     r.set_read_only(&ctx, false).await.unwrap();
-    assert_eq!(cli(&ip, "app", "secret", &["SET", "k", "w"]), "OK");
-    assert!(cli(&ip, "app", "secret", &["FLUSHALL"]).contains("NOPERM"));
+    assert_eq!(cli(&ctx, app, &["SET", "k", "w"]), "OK");
+    assert_eq!(cli(&ctx, late, &["SET", "k2", "x"]), "OK");
+    assert!(cli(&ctx, app, &["FLUSHALL"]).contains("NOPERM"));
+    let root_pw = r.enable_root(&ctx).await.unwrap();
 
-    // Users (kept hashed) and data survive a restart.
-    r.stop(&ctx, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(r.health(&ctx).await, Health::Stopped);
-    r.start(&ctx, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(cli(&ip, "app", "secret", &["GET", "k"]), "w");
+    // No password in plain text on disk; secrets, config and data private.
     let acl = std::fs::read_to_string(ctx.conf_dir.join("users.acl")).unwrap();
-    assert!(!acl.contains("secret") && !acl.contains(tricky), "{acl}");
+    let admin_pw = std::fs::read_to_string(ctx.secret_dir.join("os_admin.password")).unwrap();
+    for secret in ["secret", "late-pw", &root_pw, admin_pw.trim()] {
+        assert!(!acl.contains(secret), "{secret:?} in {acl}");
+    }
+    let conf_text = std::fs::read_to_string(&conf).unwrap();
+    assert!(!conf_text.contains(admin_pw.trim()));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&ctx.secret_dir.join("os_admin.password")), 0o600);
+    for d in [&ctx.secret_dir, &ctx.conf_dir, &ctx.data_dir] {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
+    }
 
-    r.delete_user(&ctx, "tricky", "%").await.unwrap();
-    assert!(matches!(
-        r.delete_user(&ctx, "tricky", "%").await,
-        Err(DatastoreError::NotFound(_))
-    ));
-    r.stop(&ctx, Duration::from_secs(20)).await.unwrap();
+    // Stop (twice is fine), start: data (AOF) and users (ACL file) survive.
+    r.stop(&ctx, STOP).await.unwrap();
+    assert_eq!(r.health(&ctx).await, Health::Stopped);
     assert!(r.pid(&ctx).is_none());
+    assert!(!alive(pid));
+    r.stop(&ctx, STOP).await.unwrap();
+    // A stale pid file naming another process is not "our server".
+    let pid_file = ctx.run_dir.join("redis.pid");
+    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+    assert!(r.pid(&ctx).is_none());
+    assert_eq!(r.health(&ctx).await, Health::Stopped);
+    r.render_config(&ctx).await.unwrap();
+    r.start(&ctx, START).await.unwrap();
+    assert_eq!(cli(&ctx, app, &["GET", "k"]), "w");
+    assert_eq!(cli(&ctx, late, &["GET", "k2"]), "x");
+    assert_eq!(names(&r.list_users(&ctx).await.unwrap()), ["app", "late"]);
+    assert!(r.root_enabled(&ctx).await.unwrap());
+    assert_eq!(cli(&ctx, Some(("root", &root_pw)), &["PING"]), "PONG");
+    assert!(cli(&ctx, None, &["GET", "k"]).contains("NOAUTH"));
+
+    let pid = r.pid(&ctx).unwrap();
+    r.stop(&ctx, STOP).await.unwrap();
+    assert!(!alive(pid), "no process left");
+}
+
+/// A test that panics with the server running leaves no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_kills_the_server_when_a_test_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_path_buf();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let outcome = tokio::spawn(async move {
+        let (ctx, _guard) = running(&base, 242).await;
+        tx.send((ctx.clone(), Redis::new().pid(&ctx).unwrap()))
+            .unwrap();
+        panic!("a failing assertion");
+    })
+    .await;
+    assert!(outcome.unwrap_err().is_panic());
+    let (ctx, pid) = rx.await.unwrap();
+    assert!(!alive(pid), "redis-server {pid} survived the panic");
+    assert_eq!(Redis::new().health(&ctx).await, Health::Stopped);
 }

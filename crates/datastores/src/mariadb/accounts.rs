@@ -46,9 +46,14 @@ async fn database_names(conn: &mut MySqlConnection) -> Result<Vec<String>, Datas
             names.push(n);
         }
     }
+    // By code point, as the contract and the API's paging markers expect
+    // (the server's ORDER BY follows a case-insensitive collation).
+    names.sort();
     Ok(names)
 }
 
+/// Whether `name`@`host` exists. The server stores hosts in lower case
+/// (`CREATE USER 'a'@'MyHost'` makes `a@myhost`) and matches them so.
 async fn user_exists(
     conn: &mut MySqlConnection,
     name: &str,
@@ -56,7 +61,7 @@ async fn user_exists(
 ) -> Result<bool, DatastoreError> {
     let row = sqlx::query("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?")
         .bind(name)
-        .bind(host)
+        .bind(host.to_lowercase())
         .fetch_one(&mut *conn)
         .await
         .map_err(query_error)?;
@@ -121,12 +126,17 @@ pub async fn list_users(paths: &Paths) -> Result<Vec<UserInfo>, DatastoreError> 
                     &d.try_get::<String, _>(0).map_err(query_error)?,
                 ));
             }
+            // Sorted by the names as shown, not as stored (`g\_2` < `g1`
+            // but `g1` < `g_2`); a hand-made raw grant may repeat one.
+            databases.sort();
+            databases.dedup();
             users.push(UserInfo {
                 name,
                 host,
                 databases,
             });
         }
+        users.sort_by(|a, b| (&a.name, &a.host).cmp(&(&b.name, &b.host)));
         Ok(users)
     })
     .await
@@ -149,26 +159,29 @@ pub async fn update_user(
         if !user_exists(c, name, host).await? {
             return Err(not_found(format!("user {name:?}@{host:?} does not exist")));
         }
-        if (new_name, new_host) != (name, host) {
-            if user_exists(c, new_name, new_host).await? {
-                return Err(DatastoreError::AlreadyExists(format!(
-                    "user {new_name:?}@{new_host:?} already exists"
-                )));
-            }
+        let renamed = new_name != name || new_host.to_lowercase() != host.to_lowercase();
+        if renamed && user_exists(c, new_name, new_host).await? {
+            return Err(DatastoreError::AlreadyExists(format!(
+                "user {new_name:?}@{new_host:?} already exists"
+            )));
+        }
+        // The password first: if the rename then fails, a retry finds the
+        // user under its old name, sets the password again and renames.
+        if let Some(p) = &update.password {
+            let stmt = format!(
+                "ALTER USER {} IDENTIFIED BY {}",
+                account_of(name, host),
+                quote_str(p)
+            );
+            execute(c, &stmt, Some(p)).await?;
+        }
+        if renamed {
             let stmt = format!(
                 "RENAME USER {} TO {}",
                 account_of(name, host),
                 account_of(new_name, new_host)
             );
             execute(c, &stmt, None).await?;
-        }
-        if let Some(p) = &update.password {
-            let stmt = format!(
-                "ALTER USER {} IDENTIFIED BY {}",
-                account_of(new_name, new_host),
-                quote_str(p)
-            );
-            execute(c, &stmt, Some(p)).await?;
         }
         Ok(())
     })
@@ -235,9 +248,9 @@ pub async fn revoke_access(
 ) -> Result<(), DatastoreError> {
     let acct = account_of(name, host);
     let current = list_users(paths).await?;
-    let has = current
-        .iter()
-        .any(|u| u.name == name && u.host == host && u.databases.iter().any(|d| d == database));
+    let has = current.iter().any(|u| {
+        u.name == name && u.host == host.to_lowercase() && u.databases.iter().any(|d| d == database)
+    });
     let dbs = [database.to_string()];
     if !has {
         // Nothing to take away, but the user and the database must exist.

@@ -1,27 +1,44 @@
-//! PostgreSQL 15: initdb and postgres run as the `postgres` OS account; the
-//! configuration and pg_hba live in the instance's conf dir; the agent's
-//! superuser `os_admin` (created by initdb, password generated and kept in
-//! `secret_dir`) reaches the server over its Unix socket only.
+//! PostgreSQL 15: `initdb`, a `postgres` postmaster run as the `postgres`
+//! OS user with a rendered `postgresql.conf` and `pg_hba.conf` in
+//! `conf_dir`, and SQL over a unix-socket admin connection as `os_admin`.
+//!
+//! `os_admin` is initdb's bootstrap superuser, with a generated password
+//! stored in `secret_dir`; it logs in over the socket only. The `postgres`
+//! superuser is Trove's "root": refused over TCP until `enable_root`.
+//! Tenant users are LOGIN roles (not per host: their host is always `%`)
+//! with privileges on their databases only; PUBLIC may not connect to a
+//! tenant database.
 
-mod accounts;
-mod config;
+mod access;
+mod admin;
+pub mod config;
+mod databases;
+mod hba;
+mod init;
+mod names;
 mod os_user;
 mod paths;
+mod root;
 mod server;
-mod sql;
+pub mod sql;
+mod users;
 
-use crate::files::write_atomic;
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
 use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
 use paths::Paths;
 use std::time::Duration;
 
-/// The PostgreSQL manager. Stateless: one value serves every instance.
+/// Where Debian's postgresql-15 package puts the server programs.
+const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+
+/// The PostgreSQL manager. Stateless: everything it needs is in the
+/// context and the instance's files, so one value serves every instance.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PostgreSql;
 
 impl PostgreSql {
+    /// The manager.
     pub fn new() -> Self {
         PostgreSql
     }
@@ -34,17 +51,22 @@ impl DatastoreManager for PostgreSql {
     }
 
     async fn initialize(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
-        server::initialize(ctx, &Paths::new(ctx)).await
+        init::initialize(ctx, &Paths::new(ctx)).await
     }
 
     async fn render_config(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
         let paths = Paths::new(ctx);
+        paths.check_socket()?;
+        let text = config::render(ctx, &paths)?;
         std::fs::create_dir_all(&ctx.conf_dir)
-            .map_err(|e| anyhow::anyhow!("creating the conf dir: {e}"))?;
-        write_atomic(&paths.config, config::render(ctx, &paths).as_bytes(), 0o644)?;
-        write_atomic(&paths.hba, config::HBA.as_bytes(), 0o644)?;
-        write_atomic(&paths.ident, b"", 0o644)?;
-        Ok(())
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", ctx.conf_dir.display()))?;
+        crate::files::write_atomic(&paths.config, text.as_bytes(), 0o644)?;
+        crate::files::write_atomic(&paths.ident, b"# No ident maps.\n", 0o644)?;
+        if !paths.read_only.exists() {
+            let off = config::read_only_conf(false);
+            crate::files::write_atomic(&paths.read_only, off.as_bytes(), 0o644)?;
+        }
+        root::write_hba(ctx, &paths, paths.root_marker.exists())
     }
 
     async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {
@@ -68,7 +90,8 @@ impl DatastoreManager for PostgreSql {
         ctx: &InstanceContext,
         databases: &[DatabaseSpec],
     ) -> Result<(), DatastoreError> {
-        accounts::create_databases(&Paths::new(ctx), databases).await
+        let names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+        databases::create(&Paths::new(ctx), &names).await
     }
 
     async fn create_users(
@@ -76,7 +99,7 @@ impl DatastoreManager for PostgreSql {
         ctx: &InstanceContext,
         users: &[UserSpec],
     ) -> Result<(), DatastoreError> {
-        accounts::create_users(&Paths::new(ctx), users).await
+        users::create(&Paths::new(ctx), users).await
     }
 
     async fn set_read_only(
@@ -84,19 +107,19 @@ impl DatastoreManager for PostgreSql {
         ctx: &InstanceContext,
         read_only: bool,
     ) -> Result<(), DatastoreError> {
-        accounts::set_read_only(&Paths::new(ctx), read_only).await
+        root::set_read_only(&Paths::new(ctx), read_only).await
     }
 
     fn validate_database_name(&self, name: &str) -> Result<(), DatastoreError> {
-        sql::validate_name("database name", name)
+        sql::validate_database(name)
     }
 
     fn validate_user(&self, user: &UserSpec) -> Result<(), DatastoreError> {
-        accounts::validate_user(user)
+        sql::validate_user(user)
     }
 
     async fn list_databases(&self, ctx: &InstanceContext) -> Result<Vec<String>, DatastoreError> {
-        accounts::list_databases(&Paths::new(ctx)).await
+        databases::list(&Paths::new(ctx)).await
     }
 
     async fn delete_database(
@@ -104,11 +127,11 @@ impl DatastoreManager for PostgreSql {
         ctx: &InstanceContext,
         name: &str,
     ) -> Result<(), DatastoreError> {
-        accounts::delete_database(&Paths::new(ctx), name).await
+        databases::delete(&Paths::new(ctx), name).await
     }
 
     async fn list_users(&self, ctx: &InstanceContext) -> Result<Vec<UserInfo>, DatastoreError> {
-        accounts::list_users(&Paths::new(ctx)).await
+        users::list(&Paths::new(ctx)).await
     }
 
     async fn update_user(
@@ -118,7 +141,8 @@ impl DatastoreManager for PostgreSql {
         host: &str,
         update: &UserUpdate,
     ) -> Result<(), DatastoreError> {
-        accounts::update_user(&Paths::new(ctx), name, host, update).await
+        sql::validate_host(host)?;
+        users::update(&Paths::new(ctx), name, update).await
     }
 
     async fn delete_user(
@@ -127,7 +151,8 @@ impl DatastoreManager for PostgreSql {
         name: &str,
         host: &str,
     ) -> Result<(), DatastoreError> {
-        accounts::delete_user(&Paths::new(ctx), name, host).await
+        sql::validate_host(host)?;
+        users::delete(&Paths::new(ctx), name).await
     }
 
     async fn grant_access(
@@ -137,7 +162,7 @@ impl DatastoreManager for PostgreSql {
         host: &str,
         databases: &[String],
     ) -> Result<(), DatastoreError> {
-        accounts::grant_access(&Paths::new(ctx), name, host, databases).await
+        access::grant(&Paths::new(ctx), name, host, databases).await
     }
 
     async fn revoke_access(
@@ -147,18 +172,18 @@ impl DatastoreManager for PostgreSql {
         host: &str,
         database: &str,
     ) -> Result<(), DatastoreError> {
-        accounts::revoke_access(&Paths::new(ctx), name, host, database).await
+        access::revoke(&Paths::new(ctx), name, host, database).await
     }
 
     async fn enable_root(&self, ctx: &InstanceContext) -> Result<String, DatastoreError> {
-        accounts::enable_root(&Paths::new(ctx)).await
+        root::enable(ctx, &Paths::new(ctx)).await
     }
 
     async fn disable_root(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
-        accounts::disable_root(&Paths::new(ctx)).await
+        root::disable(ctx, &Paths::new(ctx)).await
     }
 
     async fn root_enabled(&self, ctx: &InstanceContext) -> Result<bool, DatastoreError> {
-        accounts::root_enabled(&Paths::new(ctx)).await
+        root::enabled(&Paths::new(ctx)).await
     }
 }

@@ -75,31 +75,37 @@ pub fn own_path(path: &Path, user: OsUser) -> Result<(), DatastoreError> {
     Ok(())
 }
 
-/// Make `dir` and every directory above it searchable by others (`o+x`),
-/// so that the `postgres` account can reach `dir`: the instance directory
-/// and its parents belong to root and may be mode 0700 (a test's tempdir,
-/// the compute driver's instance directory). Only the search bit is added,
+/// Make every directory above `dir` searchable by others (`o+x`), so
+/// that the `postgres` account can reach `dir`: the instance directory and
+/// its parents belong to root and may be mode 0700 (a test's tempdir, the
+/// compute driver's instance directory). Only the search bit is added,
 /// never read or write: others can open a path they already know, not list
-/// or change anything. Files of the agent (such as `secret_dir`) keep
-/// their own 0700 mode, so they stay closed. Both the path as given and its
-/// resolved form are walked, so a symlinked component is covered too.
+/// or change anything. `dir` itself is left alone (a data directory must
+/// stay 0700), and so are the agent's own directories beside it (such as
+/// `secret_dir`, which stays 0700 and closed). Both the path as given and
+/// its resolved form are walked, so a symlinked component is covered too.
 pub fn allow_traversal(dir: &Path) -> Result<(), DatastoreError> {
     let resolved =
         std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    for d in dir.ancestors().chain(resolved.ancestors()) {
-        if d.as_os_str().is_empty() {
-            continue;
+    for d in dir.ancestors().skip(1).chain(resolved.ancestors().skip(1)) {
+        if !d.as_os_str().is_empty() {
+            add_search_bit(d)?;
         }
-        let meta = std::fs::metadata(d).with_context(|| format!("reading {}", d.display()))?;
-        let mode = meta.permissions().mode();
-        if meta.is_dir() && mode & 0o001 == 0 {
-            tracing::info!(
-                "adding o+x to {} so that {OS_USER} can reach the instance",
-                d.display()
-            );
-            std::fs::set_permissions(d, Permissions::from_mode((mode & 0o7777) | 0o001))
-                .with_context(|| format!("adding o+x to {}", d.display()))?;
-        }
+    }
+    Ok(())
+}
+
+/// Add `o+x` to the directory `dir` if it lacks it.
+pub fn add_search_bit(dir: &Path) -> Result<(), DatastoreError> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mode = meta.permissions().mode();
+    if meta.is_dir() && mode & 0o001 == 0 {
+        tracing::info!(
+            "adding o+x to {} so that {OS_USER} can reach the instance",
+            dir.display()
+        );
+        std::fs::set_permissions(dir, Permissions::from_mode((mode & 0o7777) | 0o001))
+            .with_context(|| format!("adding o+x to {}", dir.display()))?;
     }
     Ok(())
 }
@@ -129,10 +135,12 @@ mod tests {
         let inner = top.path().join("a/b");
         std::fs::create_dir_all(&inner).unwrap();
         std::fs::set_permissions(top.path().join("a"), Permissions::from_mode(0o750)).unwrap();
-        std::fs::set_permissions(&inner, Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inner, Permissions::from_mode(0o700)).unwrap();
         allow_traversal(&inner).unwrap();
         assert_eq!(mode(top.path()), 0o701);
         assert_eq!(mode(&top.path().join("a")), 0o751);
-        assert_eq!(mode(&inner), 0o755);
+        assert_eq!(mode(&inner), 0o700, "the directory itself is left alone");
+        add_search_bit(&inner).unwrap();
+        assert_eq!(mode(&inner), 0o701);
     }
 }

@@ -21,8 +21,16 @@ pub struct Paths {
     pub hba: PathBuf,
     /// `conf_dir/pg_ident.conf` (empty: no ident maps).
     pub ident: PathBuf,
+    /// `conf_dir/read_only.conf`, included by `postgresql.conf`: the
+    /// read-only switch (`default_transaction_read_only`).
+    pub read_only: PathBuf,
+    /// `conf_dir/root.enabled`: present while the `postgres` superuser may
+    /// log in over TCP (so every re-rendered `pg_hba.conf` keeps that).
+    pub root_marker: PathBuf,
     /// `run_dir/.s.PGSQL.<port>`: the admin connection's way in.
     pub socket: PathBuf,
+    /// `run_dir/.s.PGSQL.<port>.lock`, the socket's lock file.
+    pub socket_lock: PathBuf,
     /// `run_dir/initdb.pwfile`: the admin password for initdb, present
     /// only while initdb runs (mode 0600, owned by `postgres`).
     pub pwfile: PathBuf,
@@ -50,6 +58,9 @@ impl Paths {
             config: ctx.conf_dir.join("postgresql.conf"),
             hba: ctx.conf_dir.join("pg_hba.conf"),
             ident: ctx.conf_dir.join("pg_ident.conf"),
+            read_only: ctx.conf_dir.join("read_only.conf"),
+            root_marker: ctx.conf_dir.join("root.enabled"),
+            socket_lock: ctx.run_dir.join(format!(".s.PGSQL.{}.lock", ctx.port)),
             socket,
             pwfile: ctx.run_dir.join("initdb.pwfile"),
             pid_file: ctx.data_dir.join("postmaster.pid"),

@@ -1,109 +1,65 @@
-//! initdb, and the postmaster: start, stop, find and probe it. Both run as
-//! the `postgres` OS account.
+//! The server process: start, stop, find and probe the postmaster.
 
-use super::os_user::{self, allow_traversal, own_dir, own_path, OsUser};
+use super::admin;
+use super::init::prepare_dirs;
+use super::os_user::{command, os_user};
 use super::paths::Paths;
-use super::sql;
-use crate::files::{clear_dir, write_atomic, RemoveOnDrop};
-use crate::process::{pid_runs, run, spawn_detached, tail, terminate};
-use anyhow::Context;
+use super::BIN_DIR;
+use crate::process::{pid_alive, pid_runs, spawn_detached, tail, terminate, wait_until};
+use anyhow::anyhow;
 use coffer_strategy::{DatastoreError, Health, InstanceContext};
-use nix::sys::signal::Signal;
-use rand::distributions::{Alphanumeric, DistString};
-use sqlx::Connection;
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{getpgid, Pid};
 use std::path::Path;
+use std::process::ExitStatus;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::{sleep, Instant};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-const INITDB_TIMEOUT: Duration = Duration::from_secs(120);
+/// The server program.
+const PROGRAM: &str = "postgres";
+/// How long one health probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause between probes while waiting for a starting server.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the postmaster's children may take to die after a SIGKILL.
+const GROUP_GRACE: Duration = Duration::from_secs(10);
 
-fn bin(name: &str) -> std::path::PathBuf {
-    Path::new(BIN).join(name)
+/// The pid on the first line of a PostgreSQL lock file (`postmaster.pid`,
+/// `.s.PGSQL.5432.lock`).
+fn lock_file_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
-/// The directories the server writes, given to `postgres`, reachable from `/`.
-pub fn prepare_dirs(
-    ctx: &InstanceContext,
-    paths: &Paths,
-    user: OsUser,
-) -> Result<(), DatastoreError> {
-    own_dir(&paths.data_dir, user, 0o700)?;
-    own_dir(&paths.run_dir, user, 0o700)?;
-    own_dir(&paths.log_dir, user, 0o750)?;
-    std::fs::create_dir_all(&ctx.conf_dir).context("creating the conf dir")?;
-    for d in [
-        &paths.data_dir,
-        &paths.run_dir,
-        &paths.log_dir,
-        &ctx.conf_dir,
-    ] {
-        if let Some(parent) = d.parent() {
-            allow_traversal(parent)?;
-        }
-    }
-    // conf_dir holds no secret; the server must read it.
-    allow_traversal(&ctx.conf_dir)?;
-    Ok(())
-}
-
-pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), DatastoreError> {
-    if paths.marker.exists() {
-        return Ok(());
-    }
-    let user = os_user::os_user()?;
-    if paths.data_dir.exists() {
-        clear_dir(&paths.data_dir)?;
-    }
-    prepare_dirs(ctx, paths, user)?;
-    crate::files::ensure_private_dir(&ctx.secret_dir)?;
-    let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
-    write_atomic(&paths.password, password.as_bytes(), 0o600)?;
-    write_atomic(&paths.pwfile, password.as_bytes(), 0o600)?;
-    let _remove = RemoveOnDrop(&paths.pwfile);
-    own_path(&paths.pwfile, user)?;
-    let mut cmd = os_user::command(&bin("initdb"));
-    cmd.arg("-D")
-        .arg(&paths.data_dir)
-        .args([
-            "-U",
-            sql::ADMIN_USER,
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--no-instructions",
-        ])
-        .args(["--auth-local=scram-sha-256", "--auth-host=scram-sha-256"])
-        .arg(format!("--pwfile={}", paths.pwfile.display()));
-    run(cmd, "initdb", INITDB_TIMEOUT, &[&password]).await?;
-    write_atomic(&paths.marker, b"postgresql\n", 0o644)?;
-    Ok(())
-}
-
-/// The postmaster's pid: the first line of `postmaster.pid`, alive and
-/// running with this instance's configuration.
+/// The pid of the running postmaster: from `postmaster.pid`, alive, and
+/// running with this instance's configuration file. A stale pid file
+/// whose number now belongs to another process, even another instance's
+/// postmaster, does not count (so `stop` can never signal a stranger).
 pub fn running_pid(paths: &Paths) -> Option<u32> {
-    let raw = std::fs::read_to_string(&paths.pid_file).ok()?;
-    let pid: u32 = raw.lines().next()?.trim().parse().ok()?;
+    let pid = lock_file_pid(&paths.pid_file)?;
     pid_runs(pid, &paths.config_arg()).then_some(pid)
 }
 
+/// Healthy if the admin connection answers `SELECT 1`, Running if only the
+/// process is there, Stopped otherwise.
 pub async fn health(paths: &Paths) -> Health {
     if running_pid(paths).is_none() {
-        return Health::Stopped;
-    }
-    let probe = async {
-        let mut c = sql::connect(paths, "postgres").await.ok()?;
-        let ok = c.ping().await.is_ok();
-        let _ = c.close().await;
-        Some(ok)
-    };
-    match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Some(true)) => Health::Healthy,
-        _ => Health::Running,
+        Health::Stopped
+    } else if admin::ping(paths, PROBE_TIMEOUT).await {
+        Health::Healthy
+    } else {
+        Health::Running
     }
 }
 
+/// Start the postmaster unless it runs, then wait until it answers.
 pub async fn start(
     ctx: &InstanceContext,
     paths: &Paths,
@@ -112,24 +68,71 @@ pub async fn start(
     paths.check_socket()?;
     let mut exited = None;
     if running_pid(paths).is_none() {
-        prepare_dirs(ctx, paths, os_user::os_user()?)?;
-        let _ = std::fs::remove_file(&paths.pid_file);
-        let mut cmd = os_user::command(&bin("postgres"));
+        if !paths.config.exists() {
+            return Err(anyhow!(
+                "{} is missing: render the configuration first",
+                paths.config.display()
+            )
+            .into());
+        }
+        if !paths.marker.exists() {
+            return Err(anyhow!(
+                "{} is not initialised: initialize first",
+                paths.data_dir.display()
+            )
+            .into());
+        }
+        prepare_dirs(ctx, paths, os_user()?)?;
+        for lock in [&paths.pid_file, &paths.socket_lock] {
+            remove_reused_lock(lock, paths)?;
+        }
+        let mut cmd = command(&Path::new(BIN_DIR).join(PROGRAM));
         cmd.arg("-D")
             .arg(&paths.data_dir)
             .arg("-c")
             .arg(paths.config_arg());
-        let (pid, rx) = spawn_detached(cmd, "postgres", &paths.console_log)?;
-        tracing::info!(pid, "started postgres");
+        let (pid, rx) = spawn_detached(cmd, PROGRAM, &paths.console_log)?;
+        tracing::info!(pid, "started {PROGRAM}");
         exited = Some(rx);
     }
+    wait_healthy(paths, timeout, exited).await
+}
+
+/// PostgreSQL refuses to start while a lock file names a live process of
+/// its own OS user, and every instance's server runs as `postgres`: after a
+/// reboot, the pid in a stale lock file may belong to another instance.
+/// A lock file whose pid lives but is not this instance's postmaster is
+/// therefore removed. One whose pid is dead is left for PostgreSQL itself,
+/// which then also checks that no orphaned backend still uses the old
+/// shared memory.
+fn remove_reused_lock(lock: &Path, paths: &Paths) -> Result<(), DatastoreError> {
+    let Some(pid) = lock_file_pid(lock) else {
+        return Ok(());
+    };
+    if pid_alive(pid) && !pid_runs(pid, &paths.config_arg()) {
+        tracing::warn!(
+            pid,
+            "removing {}: its pid now belongs to another process",
+            lock.display()
+        );
+        std::fs::remove_file(lock).map_err(|e| anyhow!("removing {}: {e}", lock.display()))?;
+    }
+    Ok(())
+}
+
+/// Poll until healthy; fail early if the process we started exits.
+async fn wait_healthy(
+    paths: &Paths,
+    timeout: Duration,
+    mut exited: Option<oneshot::Receiver<ExitStatus>>,
+) -> Result<(), DatastoreError> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = exited.as_mut().and_then(|rx| rx.try_recv().ok()) {
             let log = std::fs::read(&paths.console_log).unwrap_or_default();
             return Err(DatastoreError::Command {
-                command: "postgres".into(),
-                detail: format!("exited during start-up ({status}); log: {}", tail(&log)),
+                command: PROGRAM.to_string(),
+                detail: format!("exited during start-up ({status}): {}", tail(&log)),
             });
         }
         if health(paths).await == Health::Healthy {
@@ -138,18 +141,44 @@ pub async fn start(
         if Instant::now() >= deadline {
             return Err(DatastoreError::Timeout(
                 timeout,
-                "postgres to answer".into(),
+                format!("{PROGRAM} to answer"),
             ));
         }
-        sleep(Duration::from_millis(50)).await;
+        sleep(PROBE_INTERVAL).await;
     }
 }
 
-/// Fast shutdown (SIGINT: clients are disconnected), SIGKILL after `timeout`.
+/// SIGINT (a fast shutdown: SIGTERM's smart shutdown would wait for every
+/// client to leave), SIGKILL after `timeout`. A postmaster killed that way
+/// leaves its backends behind, so what is left of its process group is
+/// killed too.
 pub async fn stop(paths: &Paths, timeout: Duration) -> Result<(), DatastoreError> {
-    if let Some(pid) = running_pid(paths) {
-        let arg = paths.config_arg();
-        terminate(pid, Signal::SIGINT, timeout, || !pid_runs(pid, &arg)).await?;
+    let Some(pid) = running_pid(paths) else {
+        return Ok(());
+    };
+    tracing::info!(pid, "stopping {PROGRAM}");
+    let Ok(raw) = i32::try_from(pid) else {
+        return Ok(());
+    };
+    // The postmaster leads its own group when we started it; a group id
+    // stays taken while the group has members, so signalling it later can
+    // only reach this server's children.
+    let leads_group = getpgid(Some(Pid::from_raw(raw))) == Ok(Pid::from_raw(raw));
+    let arg = paths.config_arg();
+    terminate(pid, Signal::SIGINT, timeout, || !pid_runs(pid, &arg)).await?;
+    let group = Pid::from_raw(raw);
+    let group_gone = || killpg(group, None) == Err(Errno::ESRCH);
+    // After a clean shutdown the group empties at once (the last member,
+    // the postmaster, may need a moment to be reaped).
+    if leads_group && !wait_until(Duration::from_secs(1), group_gone).await {
+        tracing::warn!(pid, "killing what is left of {PROGRAM}'s process group");
+        let _ = killpg(group, Signal::SIGKILL);
+        if !wait_until(GROUP_GRACE, group_gone).await {
+            return Err(DatastoreError::Timeout(
+                GROUP_GRACE,
+                format!("the processes of {PROGRAM} {pid} to exit"),
+            ));
+        }
     }
     Ok(())
 }

@@ -1,154 +1,120 @@
-//! Names, quoting and the admin connection.
+//! Quoting and the SQL statements the PostgreSQL manager sends.
+//!
+//! Tenant-supplied names are validated first (`names`), then quoted, so a
+//! name that passes validation is created literally whatever it contains.
+//! The admin connection forces `standard_conforming_strings = on`, so
+//! inside a string literal only the quote itself needs doubling.
 
-use super::paths::Paths;
-use crate::process::redact;
-use anyhow::Context;
-use coffer_strategy::DatastoreError;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{ConnectOptions, Connection, Executor};
-use std::time::Duration;
+pub use super::names::{
+    validate_database, validate_host, validate_password, validate_user, validate_user_name,
+};
 
-/// The agent's superuser, created by initdb.
-pub const ADMIN_USER: &str = "os_admin";
-/// Names no tenant may use.
-const RESERVED: &[&str] = &[
-    "postgres",
-    "template0",
-    "template1",
-    "os_admin",
-    "root",
-    "public",
-];
-/// Longest identifier PostgreSQL keeps (bytes).
-const MAX_NAME: usize = 63;
+/// The only host a user may have: PostgreSQL roles are not per host.
+pub const ANY_HOST: &str = "%";
+/// The superuser that `enable_root` opens to the network.
+pub const ROOT_USER: &str = "postgres";
+/// The system databases, never listed and never touched for tenants.
+pub const SYSTEM_DATABASES: &[&str] = &["postgres", "template0", "template1"];
 
+/// `name` as a double-quoted identifier (double quotes doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A string literal (standard_conforming_strings is on: only quotes are special).
+/// `value` as a single-quoted string literal (single quotes doubled; a
+/// backslash is an ordinary character with standard-conforming strings).
 pub fn quote_str(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// 1..=63 bytes, no control characters, not reserved, not `pg_*`.
-pub fn validate_name(what: &str, name: &str) -> Result<(), DatastoreError> {
-    let invalid = |m: String| Err(DatastoreError::InvalidInput(m));
-    if name.is_empty() || name.len() > MAX_NAME {
-        return invalid(format!(
-            "{what} {name:?} must be 1 to {MAX_NAME} bytes long"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return invalid(format!("{what} {name:?} contains a control character"));
-    }
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
-        || name.to_ascii_lowercase().starts_with("pg_")
-    {
-        return invalid(format!("{what} {name:?} is reserved"));
-    }
-    Ok(())
+/// `CREATE DATABASE ...`.
+pub fn create_database(name: &str) -> String {
+    format!("CREATE DATABASE {}", quote_ident(name))
 }
 
-pub fn validate_password(user: &str, password: &str) -> Result<(), DatastoreError> {
-    if password.is_empty() || password.chars().any(char::is_control) {
-        return Err(DatastoreError::InvalidInput(format!(
-            "the password of user {user:?} must be non-empty, without control characters"
-        )));
-    }
-    Ok(())
+/// Only granted users may connect to a tenant database (PostgreSQL lets
+/// PUBLIC connect to a new database by default).
+pub fn revoke_public(database: &str) -> String {
+    format!(
+        "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+        quote_ident(database)
+    )
 }
 
-/// PostgreSQL users are not tied to hosts: only `%` (any) is accepted.
-pub fn validate_host(host: &str) -> Result<(), DatastoreError> {
-    if host == "%" {
-        Ok(())
-    } else {
-        Err(DatastoreError::InvalidInput(format!(
-            "PostgreSQL users cannot be limited to a host ({host:?}); use '%'"
-        )))
-    }
+/// The attributes every tenant role gets: it logs in, and is nothing more.
+const TENANT_ATTRIBUTES: &str =
+    "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+
+/// `CREATE ROLE` for a tenant user. Holds the password: never log it.
+pub fn create_role(name: &str, password: &str) -> String {
+    format!(
+        "CREATE ROLE {} WITH {TENANT_ATTRIBUTES} PASSWORD {}",
+        quote_ident(name),
+        quote_str(password)
+    )
 }
 
-pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
-    let raw = std::fs::read_to_string(&paths.password).context("reading the admin password")?;
-    Ok(raw.trim_end().to_string())
+/// `ALTER ROLE` setting a tenant user's attributes and password again, so
+/// a retried create converges. Holds the password: never log it.
+pub fn reset_role(name: &str, password: &str) -> String {
+    format!(
+        "ALTER ROLE {} WITH {TENANT_ATTRIBUTES} PASSWORD {}",
+        quote_ident(name),
+        quote_str(password)
+    )
 }
 
-/// An admin connection to `database` over the socket (statement logging off).
-pub async fn connect(paths: &Paths, database: &str) -> Result<PgConnection, DatastoreError> {
-    let password = read_password(paths)?;
-    let opts = PgConnectOptions::new()
-        .socket(&paths.run_dir)
-        .port(paths.port)
-        .username(ADMIN_USER)
-        .password(&password)
-        .database(database)
-        .disable_statement_logging();
-    let timeout = Duration::from_secs(10);
-    match tokio::time::timeout(timeout, opts.connect()).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(DatastoreError::Command {
-            command: format!("connecting to PostgreSQL as {ADMIN_USER}"),
-            detail: redact(&e.to_string(), &[&password]),
-        }),
-        Err(_) => Err(DatastoreError::Timeout(
-            timeout,
-            "connecting to PostgreSQL".into(),
-        )),
-    }
+/// `ALTER ROLE ... PASSWORD`. Holds the password: never log it.
+pub fn set_password(name: &str, password: &str) -> String {
+    format!(
+        "ALTER ROLE {} WITH PASSWORD {}",
+        quote_ident(name),
+        quote_str(password)
+    )
 }
 
-/// Run one statement (a bare `&str` goes unprepared, over the simple protocol). `secret` is blanked out of errors,
-/// which name only the statement's first words.
-pub async fn execute(
-    conn: &mut PgConnection,
-    statement: &str,
-    secret: Option<&str>,
-) -> Result<(), DatastoreError> {
-    match conn.execute(statement).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let head: String = statement
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let detail = match secret {
-                Some(s) => redact(&e.to_string(), &[s, &quote_str(s)]),
-                None => e.to_string(),
-            };
-            Err(DatastoreError::Command {
-                command: head,
-                detail,
-            })
-        }
-    }
+/// `ALTER ROLE ... RENAME TO ...`.
+pub fn rename_role(from: &str, to: &str) -> String {
+    format!(
+        "ALTER ROLE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    )
 }
 
-/// Run statements on a fresh connection to `database`, then close it.
-pub async fn run_all(
-    paths: &Paths,
-    database: &str,
-    statements: &[(String, Option<&str>)],
-) -> Result<(), DatastoreError> {
-    let mut conn = connect(paths, database).await?;
-    let mut result = Ok(());
-    for (s, secret) in statements {
-        result = execute(&mut conn, s, *secret).await;
-        if result.is_err() {
-            break;
-        }
-    }
-    let _ = conn.close().await;
-    result
+/// Database-level grant: CONNECT, CREATE (schemas) and TEMPORARY.
+pub fn grant_database(database: &str, user: &str) -> String {
+    format!(
+        "GRANT ALL PRIVILEGES ON DATABASE {} TO {}",
+        quote_ident(database),
+        quote_ident(user)
+    )
 }
 
-pub fn query_error(e: sqlx::Error) -> DatastoreError {
-    DatastoreError::Command {
-        command: "PostgreSQL query".into(),
-        detail: e.to_string(),
-    }
+/// The reverse of `grant_database`.
+pub fn revoke_database(database: &str, user: &str) -> String {
+    format!(
+        "REVOKE ALL PRIVILEGES ON DATABASE {} FROM {}",
+        quote_ident(database),
+        quote_ident(user)
+    )
+}
+
+/// Run inside the database: PostgreSQL 15 no longer lets PUBLIC create in
+/// the `public` schema, so a granted user needs this to create tables.
+pub fn grant_schema(user: &str) -> String {
+    format!("GRANT ALL ON SCHEMA public TO {}", quote_ident(user))
+}
+
+/// The reverse of `grant_schema`.
+pub fn revoke_schema(user: &str) -> String {
+    format!("REVOKE ALL ON SCHEMA public FROM {}", quote_ident(user))
+}
+
+/// What a statement does, without the secret it may hold: the text before
+/// ` PASSWORD ` (safe for errors and logs).
+pub fn label(statement: &str) -> &str {
+    statement.split(" PASSWORD ").next().unwrap_or(statement)
 }
 
 #[cfg(test)]
@@ -156,20 +122,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoting_and_names() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    fn quoting() {
+        assert_eq!(quote_ident("app"), "\"app\"");
+        assert_eq!(quote_ident("we\"ird'db"), "\"we\"\"ird'db\"");
+        assert_eq!(
+            quote_ident("x'; DROP DATABASE app; --"),
+            "\"x'; DROP DATABASE app; --\""
+        );
+        assert_eq!(quote_str("it's"), "'it''s'");
+        assert_eq!(quote_str(r"a\'b"), r"'a\''b'");
         assert_eq!(
             quote_str("x'; DROP DATABASE app; --"),
             "'x''; DROP DATABASE app; --'"
         );
-        assert!(validate_name("database", "app").is_ok());
-        assert!(
-            validate_name("database", "x'; DROP DATABASE app; --").is_ok(),
-            "quoted, so literal"
+    }
+
+    #[test]
+    fn statements() {
+        assert_eq!(
+            create_database("x\"; DROP DATABASE app; --"),
+            "CREATE DATABASE \"x\"\"; DROP DATABASE app; --\""
         );
-        assert!(validate_name("database", "postgres").is_err());
-        assert!(validate_name("user", "pg_monitor").is_err());
-        assert!(validate_name("user", &"a".repeat(64)).is_err());
-        assert!(validate_host("%").is_ok() && validate_host("h").is_err());
+        assert_eq!(
+            revoke_public("app"),
+            "REVOKE ALL ON DATABASE \"app\" FROM PUBLIC"
+        );
+        let create = create_role("o'ne\"il", "p'w\\");
+        assert_eq!(
+            create,
+            "CREATE ROLE \"o'ne\"\"il\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
+             NOREPLICATION NOBYPASSRLS PASSWORD 'p''w\\'"
+        );
+        assert!(!label(&create).contains("p''w"));
+        assert!(label(&reset_role("a", "s")).starts_with("ALTER ROLE \"a\" WITH LOGIN"));
+        assert_eq!(label(&set_password("a", "s")), "ALTER ROLE \"a\" WITH");
+        assert_eq!(
+            rename_role("a", "b\""),
+            "ALTER ROLE \"a\" RENAME TO \"b\"\"\""
+        );
+        assert_eq!(
+            grant_database("app", "u"),
+            "GRANT ALL PRIVILEGES ON DATABASE \"app\" TO \"u\""
+        );
+        assert_eq!(
+            revoke_database("app", "u"),
+            "REVOKE ALL PRIVILEGES ON DATABASE \"app\" FROM \"u\""
+        );
+        assert_eq!(grant_schema("u"), "GRANT ALL ON SCHEMA public TO \"u\"");
+        assert_eq!(revoke_schema("u"), "REVOKE ALL ON SCHEMA public FROM \"u\"");
     }
 }

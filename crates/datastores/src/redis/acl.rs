@@ -1,25 +1,73 @@
-//! Tenant users as Redis ACL users. Every rule travels as its own RESP
-//! argument, so a password is always exactly one `>password` rule, whatever
-//! characters it holds; `ACL SAVE` stores only its SHA-256 hash.
+//! Tenant users as Redis ACL users: the checks on names and passwords, and
+//! the rules each kind of user gets.
+//!
+//! Every rule travels as its own RESP argument, so a password is always
+//! exactly one `>password` rule, whatever characters it holds (a password
+//! that reads like rules, `x on ~* +@all`, is just that password);
+//! `ACL SAVE` stores only its SHA-256 hash.
 
-use super::resp::{Conn, Reply};
-use coffer_model::{UserInfo, UserSpec, UserUpdate};
+use super::admin::ADMIN_USER;
+use coffer_model::UserSpec;
 use coffer_strategy::DatastoreError;
 
-/// Accounts a tenant may not create, see or change.
-const RESERVED: &[&str] = &["default", "os_admin", "root"];
-/// What a tenant user may do: every key and channel, no admin commands.
-const TENANT_RULES: &[&str] = &["on", "~*", "&*", "+@all", "-@dangerous"];
+/// Redis's own anonymous user: kept `off`.
+pub const DEFAULT_USER: &str = "default";
+/// The superuser `enable_root` creates.
+pub const ROOT_USER: &str = "root";
+/// Accounts a tenant may not create, see or change (any letter case, to
+/// avoid look-alikes of them).
+const RESERVED: &[&str] = &[DEFAULT_USER, ADMIN_USER, ROOT_USER];
+/// Longest user name.
+const MAX_NAME: usize = 64;
+/// Longest password, in characters.
+const MAX_PASSWORD: usize = 128;
+
+/// What a tenant user may run: everything but `@dangerous` (FLUSHALL,
+/// CONFIG, DEBUG, SHUTDOWN, ACL, MONITOR, KEYS, INFO...), and while the
+/// instance is read-only, nothing in `@write`. Starts from `-@all`, so
+/// applying it replaces whatever command rules the user had.
+pub fn command_rules(read_only: bool) -> Vec<&'static str> {
+    let mut rules = vec!["-@all", "+@all", "-@dangerous"];
+    if read_only {
+        rules.push("-@write");
+    }
+    rules
+}
+
+/// Every rule of a tenant user, from scratch (`reset` drops passwords,
+/// keys, channels and commands it had, so a retried create converges), and
+/// `passwords` as given (`>plain` or `#hash`).
+pub fn tenant_rules(read_only: bool, passwords: &[String]) -> Vec<String> {
+    let mut rules: Vec<String> = ["reset", "on", "~*", "&*"].map(String::from).to_vec();
+    rules.extend(command_rules(read_only).into_iter().map(String::from));
+    rules.extend(passwords.iter().cloned());
+    rules
+}
+
+/// The superuser's rules: everything, with one new password.
+pub fn root_rules(password: &str) -> Vec<String> {
+    let mut rules: Vec<String> = ["reset", "on", "~*", "&*", "+@all"]
+        .map(String::from)
+        .to_vec();
+    rules.push(format!(">{password}"));
+    rules
+}
 
 fn invalid(msg: String) -> DatastoreError {
     DatastoreError::InvalidInput(msg)
 }
 
-/// Name: 1..=64 of `A-Z a-z 0-9 _ . -`, not a reserved account.
+/// Whether `name` is one of the accounts tenants never see.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// Name: 1..=64 of `A-Z a-z 0-9 _ . -`, not starting with `-`, not a
+/// reserved account.
 pub fn validate_name(name: &str) -> Result<(), DatastoreError> {
-    if name.is_empty() || name.len() > 64 {
+    if name.is_empty() || name.len() > MAX_NAME {
         return Err(invalid(format!(
-            "user name {name:?} must be 1 to 64 characters long"
+            "user name {name:?} must be 1 to {MAX_NAME} characters long"
         )));
     }
     if let Some(c) = name
@@ -30,7 +78,12 @@ pub fn validate_name(name: &str) -> Result<(), DatastoreError> {
             "user name {name:?} contains {c:?}; use letters, digits, '_', '.' or '-'"
         )));
     }
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+    if name.starts_with('-') {
+        return Err(invalid(format!(
+            "user name {name:?} must not start with '-'"
+        )));
+    }
+    if is_reserved(name) {
         return Err(invalid(format!("user name {name:?} is reserved")));
     }
     Ok(())
@@ -47,11 +100,12 @@ pub fn validate_host(host: &str) -> Result<(), DatastoreError> {
     }
 }
 
-/// Password: 1..=128 characters, no control characters. Never in a message.
+/// Password: 1..=128 characters, no control characters. Never quoted in a
+/// message.
 pub fn validate_password(name: &str, password: &str) -> Result<(), DatastoreError> {
-    if password.is_empty() || password.chars().count() > 128 {
+    if password.is_empty() || password.chars().count() > MAX_PASSWORD {
         return Err(invalid(format!(
-            "the password of user {name:?} must be 1 to 128 characters long"
+            "the password of user {name:?} must be 1 to {MAX_PASSWORD} characters long"
         )));
     }
     if password.chars().any(char::is_control) {
@@ -62,6 +116,7 @@ pub fn validate_password(name: &str, password: &str) -> Result<(), DatastoreErro
     Ok(())
 }
 
+/// A whole user spec; a user cannot be given databases on Redis.
 pub fn validate_user(user: &UserSpec) -> Result<(), DatastoreError> {
     validate_name(&user.name)?;
     validate_host(&user.host)?;
@@ -72,172 +127,106 @@ pub fn validate_user(user: &UserSpec) -> Result<(), DatastoreError> {
     Ok(())
 }
 
-/// Tenant users (reserved accounts left out), sorted.
-pub async fn tenant_users(conn: &mut Conn) -> Result<Vec<String>, DatastoreError> {
-    let mut names: Vec<String> = conn
-        .ok(&["ACL", "USERS"])
-        .await?
-        .strings()
-        .into_iter()
-        .filter(|n| !RESERVED.contains(&n.as_str()))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-async fn set_user(conn: &mut Conn, name: &str, rules: &[&str]) -> Result<(), DatastoreError> {
-    let mut args = vec!["ACL", "SETUSER", name];
-    args.extend_from_slice(rules);
-    conn.ok(&args).await.map(drop)
-}
-
-/// Create or reset a tenant user with `password` (a retry converges).
-pub async fn put_user(conn: &mut Conn, name: &str, password: &str) -> Result<(), DatastoreError> {
-    let pass = format!(">{password}");
-    let mut rules = vec!["reset"];
-    rules.extend_from_slice(TENANT_RULES);
-    rules.push(&pass);
-    set_user(conn, name, &rules).await
-}
-
-pub async fn save(conn: &mut Conn) -> Result<(), DatastoreError> {
-    conn.ok(&["ACL", "SAVE"]).await.map(drop)
-}
-
-async fn require(conn: &mut Conn, name: &str) -> Result<(), DatastoreError> {
-    if tenant_users(conn).await?.iter().any(|u| u == name) {
-        Ok(())
-    } else {
-        Err(DatastoreError::NotFound(format!(
-            "user {name:?} does not exist"
-        )))
-    }
-}
-
-pub fn infos(names: Vec<String>) -> Vec<UserInfo> {
-    names
-        .into_iter()
-        .map(|name| UserInfo {
-            name,
-            host: "%".into(),
-            databases: Vec::new(),
-        })
-        .collect()
-}
-
-/// The stored password hashes of `name` (as `#hex` rules).
-async fn password_hashes(conn: &mut Conn, name: &str) -> Result<Vec<String>, DatastoreError> {
-    let Reply::Array(Some(fields)) = conn.ok(&["ACL", "GETUSER", name]).await? else {
-        return Ok(Vec::new());
-    };
-    let mut it = fields.iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        if matches!(k, Reply::Bulk(Some(b)) if b == b"passwords") {
-            return Ok(Reply::strings(v)
-                .into_iter()
-                .map(|h| format!("#{h}"))
-                .collect());
-        }
-    }
-    Ok(Vec::new())
-}
-
-pub async fn update_user(
-    conn: &mut Conn,
-    name: &str,
-    host: &str,
-    update: &UserUpdate,
-) -> Result<(), DatastoreError> {
-    validate_name(name)?;
-    validate_host(host)?;
-    if let Some(h) = &update.host {
-        validate_host(h)?;
-    }
-    let new_name = update.name.as_deref().unwrap_or(name);
-    validate_name(new_name)?;
-    if let Some(p) = &update.password {
-        validate_password(new_name, p)?;
-    }
-    require(conn, name).await?;
-    if new_name != name {
-        if tenant_users(conn).await?.iter().any(|u| u == new_name) {
-            return Err(DatastoreError::AlreadyExists(format!(
-                "user {new_name:?} already exists"
-            )));
-        }
-        // Carry the password over as its hash, then drop the old name.
-        let hashes = password_hashes(conn, name).await?;
-        let mut rules = vec!["reset"];
-        rules.extend_from_slice(TENANT_RULES);
-        rules.extend(hashes.iter().map(String::as_str));
-        set_user(conn, new_name, &rules).await?;
-        conn.ok(&["ACL", "DELUSER", name]).await?;
-    }
-    if let Some(p) = &update.password {
-        let pass = format!(">{p}");
-        set_user(conn, new_name, &["resetpass", &pass]).await?;
-    }
-    save(conn).await
-}
-
-pub async fn delete_user(conn: &mut Conn, name: &str, host: &str) -> Result<(), DatastoreError> {
-    validate_name(name)?;
-    validate_host(host)?;
-    require(conn, name).await?;
-    conn.ok(&["ACL", "DELUSER", name]).await?;
-    save(conn).await
-}
-
-/// Take write commands from every tenant user (or give them back).
-pub async fn set_read_only(conn: &mut Conn, read_only: bool) -> Result<(), DatastoreError> {
-    let rules: &[&str] = if read_only {
-        &["-@write"]
-    } else {
-        &["+@write", "-@dangerous"]
-    };
-    for u in tenant_users(conn).await? {
-        set_user(conn, &u, rules).await?;
-    }
-    save(conn).await
-}
-
-/// `root` with all rights and a new password.
-pub async fn enable_root(conn: &mut Conn, password: &str) -> Result<(), DatastoreError> {
-    let pass = format!(">{password}");
-    set_user(conn, "root", &["reset", "on", "~*", "&*", "+@all", &pass]).await?;
-    save(conn).await
-}
-
-pub async fn disable_root(conn: &mut Conn) -> Result<(), DatastoreError> {
-    conn.ok(&["ACL", "DELUSER", "root"]).await?;
-    save(conn).await
-}
-
-pub async fn root_enabled(conn: &mut Conn) -> Result<bool, DatastoreError> {
-    Ok(conn
-        .ok(&["ACL", "USERS"])
-        .await?
-        .strings()
-        .iter()
-        .any(|u| u == "root"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn user(name: &str, password: &str) -> UserSpec {
+        UserSpec {
+            name: name.into(),
+            password: password.into(),
+            host: "%".into(),
+            databases: vec![],
+        }
+    }
+
     #[test]
-    fn names_hosts_passwords() {
-        assert!(validate_name("app_1.x-y").is_ok());
-        assert!(validate_name("default").is_err());
-        assert!(validate_name("ROOT").is_err());
-        assert!(validate_name("a b").is_err());
-        assert!(validate_name("x'; FLUSHALL").is_err());
-        assert!(validate_host("%").is_ok());
+    fn names() {
+        // "on" is no keyword to Redis in the name position.
+        for ok in ["app", "app_1.x-y", "A", "on", &"u".repeat(64)] {
+            validate_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            &"u".repeat(65),
+            "default",
+            "os_admin",
+            "root",
+            "ROOT",
+            "Default",
+            "a b",
+            "-x",
+            "x'; FLUSHALL",
+            "app\n",
+            ">pw",
+            "~*",
+        ] {
+            let e = validate_name(bad).unwrap_err();
+            assert!(matches!(e, DatastoreError::InvalidInput(_)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_passwords_and_specs() {
+        validate_host("%").unwrap();
         assert!(validate_host("10.0.0.1").is_err());
+        assert!(validate_host("").is_err());
         // Spaces are fine: the password is one RESP argument, one rule.
-        assert!(validate_password("u", "x on ~* +@all").is_ok());
+        validate_password("u", "x on ~* +@all").unwrap();
+        validate_password("u", &"p".repeat(128)).unwrap();
         assert!(validate_password("u", "").is_err());
-        assert!(validate_password("u", "a\nb").is_err());
+        assert!(validate_password("u", &"p".repeat(129)).is_err());
+        let e = validate_password("u", "hunter2\n").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+
+        validate_user(&user("app", "secret")).unwrap();
+        let mut u = user("app", "secret");
+        u.databases = vec!["db".into()];
+        assert!(matches!(
+            validate_user(&u),
+            Err(DatastoreError::NotSupported(_))
+        ));
+        let mut u = user("app", "secret");
+        u.host = "localhost".into();
+        assert!(matches!(
+            validate_user(&u),
+            Err(DatastoreError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn rules() {
+        let pw = vec![">x on ~* +@all".to_string()];
+        assert_eq!(
+            tenant_rules(false, &pw),
+            [
+                "reset",
+                "on",
+                "~*",
+                "&*",
+                "-@all",
+                "+@all",
+                "-@dangerous",
+                ">x on ~* +@all"
+            ]
+        );
+        assert_eq!(
+            tenant_rules(true, &[]),
+            [
+                "reset",
+                "on",
+                "~*",
+                "&*",
+                "-@all",
+                "+@all",
+                "-@dangerous",
+                "-@write"
+            ]
+        );
+        assert_eq!(command_rules(false), ["-@all", "+@all", "-@dangerous"]);
+        assert_eq!(
+            root_rules("pw"),
+            ["reset", "on", "~*", "&*", "+@all", ">pw"]
+        );
     }
 }

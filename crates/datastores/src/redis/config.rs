@@ -1,38 +1,14 @@
-//! `redis.conf` and the initial ACL file.
+//! `redis.conf`, sized from the flavor's memory, and the ACL file a new
+//! instance starts with.
 
-use coffer_strategy::InstanceContext;
+use super::admin::ADMIN_USER;
+use super::paths::Paths;
+use coffer_strategy::{DatastoreError, InstanceContext};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
-
-/// Where the Redis manager keeps each file of an instance.
-pub struct Paths {
-    pub config: PathBuf,
-    pub acl: PathBuf,
-    pub socket: PathBuf,
-    pub pid_file: PathBuf,
-    pub log: PathBuf,
-    pub console_log: PathBuf,
-    pub marker: PathBuf,
-    pub password: PathBuf,
-}
-
-impl Paths {
-    pub fn new(ctx: &InstanceContext) -> Self {
-        Paths {
-            config: ctx.conf_dir.join("redis.conf"),
-            acl: ctx.conf_dir.join("users.acl"),
-            socket: ctx.run_dir.join("redis.sock"),
-            pid_file: ctx.run_dir.join("redis.pid"),
-            log: ctx.log_dir.join("redis.log"),
-            console_log: ctx.log_dir.join("console.log"),
-            marker: ctx.data_dir.join(".coffer-initialized"),
-            password: ctx.secret_dir.join("os_admin.password"),
-        }
-    }
-}
+use std::path::Path;
 
 /// The hashed form of a password as ACL files store it (`#<sha256 hex>`),
-/// so no password is written in plain text.
+/// so no password is ever written in plain text.
 pub fn acl_hash(password: &str) -> String {
     let digest = Sha256::digest(password.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -40,45 +16,143 @@ pub fn acl_hash(password: &str) -> String {
 }
 
 /// The ACL file a new instance starts with: no anonymous access, and the
-/// agent's own account.
+/// agent's own account (its password hashed).
 pub fn initial_acl(admin_password: &str) -> String {
     format!(
-        "user default off resetchannels -@all\nuser os_admin on {} ~* &* +@all\n",
+        "user default off resetchannels -@all\nuser {ADMIN_USER} on {} ~* &* +@all\n",
         acl_hash(admin_password)
     )
 }
 
-/// `maxmemory` for a flavor: three quarters of its RAM, at least 16 MB.
+/// `maxmemory` in MB for a flavor: three quarters of its RAM (the rest is
+/// for the server itself, fork copy-on-write and clients), at least 16.
 pub fn maxmemory_mb(ram_mb: i64) -> i64 {
     (ram_mb.max(0) * 3 / 4).max(16)
 }
 
-/// The server configuration.
-pub fn render(ctx: &InstanceContext, paths: &Paths) -> String {
-    format!(
+/// The `redis.conf` for this instance. Users are not here but in the ACL
+/// file, which the server rewrites itself (`ACL SAVE`).
+pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreError> {
+    Ok(format!(
         "# Written by Coffer before every start; local edits are overwritten.\n\
-         bind {ip}\nport {port}\nunixsocket {socket}\nunixsocketperm 700\n\
-         dir {data}\npidfile {pid}\nlogfile {log}\ndaemonize no\n\
+         bind {ip}\n\
+         port {port}\n\
+         unixsocket {socket}\n\
+         unixsocketperm 700\n\
+         dir {data}\n\
+         pidfile {pid}\n\
+         logfile {log}\n\
+         daemonize no\n\
          # Keep the command line as started: it names this instance's config.\n\
          set-proc-title no\n\
+         # Users: no anonymous access; hashed passwords only.\n\
          aclfile {acl}\n\
-         # Sized for {ram} MB of RAM.\nmaxmemory {maxmem}mb\nmaxmemory-policy noeviction\n\
-         appendonly yes\nappendfsync everysec\nsave 900 1 300 10 60 10000\n",
+         enable-debug-command no\n\
+         enable-module-command no\n\
+         enable-protected-configs no\n\
+         # Sized for {ram} MB of RAM; writes fail rather than evict keys.\n\
+         maxmemory {maxmem}mb\n\
+         maxmemory-policy noeviction\n\
+         # Durability: append-only file, fsync once a second, plus snapshots.\n\
+         appendonly yes\n\
+         appendfsync everysec\n\
+         save 3600 1 300 100 60 10000\n",
         ip = ctx.ip,
         port = ctx.port,
-        socket = paths.socket.display(),
-        data = ctx.data_dir.display(),
-        pid = paths.pid_file.display(),
-        log = paths.log.display(),
-        acl = paths.acl.display(),
+        socket = path_value(&paths.socket)?,
+        data = path_value(&ctx.data_dir)?,
+        pid = path_value(&paths.pid_file)?,
+        log = path_value(&paths.log)?,
+        acl = path_value(&paths.acl)?,
         ram = ctx.ram_mb,
         maxmem = maxmemory_mb(ctx.ram_mb),
-    )
+    ))
+}
+
+/// A path as a config value. redis.conf splits lines on blanks and gives
+/// quotes and backslashes a meaning, so paths that would need quoting are
+/// refused rather than quoted.
+fn path_value(path: &Path) -> Result<String, DatastoreError> {
+    let bad = || {
+        DatastoreError::InvalidInput(format!(
+            "path {path:?} cannot be written into redis.conf \
+             (needs UTF-8 without blanks, quotes or backslashes)"
+        ))
+    };
+    let s = path.to_str().ok_or_else(bad)?;
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c))
+    {
+        return Err(bad());
+    }
+    Ok(s.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coffer_model::InstanceId;
+    use std::path::PathBuf;
+
+    fn ctx(base: &str, ram_mb: i64) -> InstanceContext {
+        let base = PathBuf::from(base);
+        InstanceContext {
+            instance_id: InstanceId::new(),
+            data_dir: base.join("data"),
+            conf_dir: base.join("conf"),
+            run_dir: base.join("run"),
+            log_dir: base.join("log"),
+            secret_dir: base.join("secret"),
+            ip: "127.10.0.3".parse().unwrap(),
+            port: 6379,
+            ram_mb,
+            volume_size_bytes: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn renders_the_instance_config() {
+        let c = ctx("/srv/coffer/i1", 512);
+        let text = render(&c, &Paths::new(&c)).unwrap();
+        for line in [
+            "bind 127.10.0.3",
+            "port 6379",
+            "unixsocket /srv/coffer/i1/run/redis.sock",
+            "unixsocketperm 700",
+            "dir /srv/coffer/i1/data",
+            "pidfile /srv/coffer/i1/run/redis.pid",
+            "logfile /srv/coffer/i1/log/redis.log",
+            "daemonize no",
+            "set-proc-title no",
+            "aclfile /srv/coffer/i1/conf/users.acl",
+            "maxmemory 384mb",
+            "maxmemory-policy noeviction",
+            "appendonly yes",
+            "appendfsync everysec",
+            "save 3600 1 300 100 60 10000",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // No password of any kind in the config: users live in the ACL file.
+        assert!(!text.contains("requirepass") && !text.contains("masterauth"));
+        assert!(!text.contains('>') && !text.contains("user "), "{text}");
+    }
+
+    #[test]
+    fn refuses_paths_that_need_quoting() {
+        for base in ["/srv/my instance", "/srv/a\"b", "/srv/a\\b", "/srv/a\nb"] {
+            let c = ctx(base, 512);
+            let e = render(&c, &Paths::new(&c)).unwrap_err();
+            assert!(
+                matches!(e, DatastoreError::InvalidInput(_)),
+                "{base:?}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn hashes_and_sizes() {
@@ -89,9 +163,16 @@ mod tests {
         );
         let acl = initial_acl("s3cret-admin");
         assert!(!acl.contains("s3cret-admin"));
-        assert!(acl.starts_with("user default off"));
+        assert_eq!(
+            acl.lines().collect::<Vec<_>>(),
+            [
+                "user default off resetchannels -@all".to_string(),
+                format!("user os_admin on {} ~* &* +@all", acl_hash("s3cret-admin")),
+            ]
+        );
         assert_eq!(maxmemory_mb(512), 384);
         assert_eq!(maxmemory_mb(2048), 1536);
         assert_eq!(maxmemory_mb(0), 16);
+        assert_eq!(maxmemory_mb(-5), 16);
     }
 }
