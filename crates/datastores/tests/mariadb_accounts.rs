@@ -373,6 +373,28 @@ async fn databases_users_and_access() {
     );
     assert_eq!(t.dbs().await, strings(&["a_b", "app", "g1", "g_2"]));
 
+    // Dropping a database takes its grants with it: a new database of the
+    // same name is not open to the old users.
+    let db = |n: &str| DatabaseSpec { name: n.into() };
+    m.create_databases(&ctx, &[db("reborn")]).await.unwrap();
+    m.create_users(&ctx, &[user("heir", "Heir-Pw-1", &["reborn"])])
+        .await
+        .unwrap();
+    client(&ctx, "heir", "Heir-Pw-1", "reborn", "SELECT 1")
+        .await
+        .unwrap();
+    m.delete_database(&ctx, "reborn").await.unwrap();
+    assert!(m
+        .list_users(&ctx)
+        .await
+        .unwrap()
+        .iter()
+        .all(|u| u.databases.iter().all(|d| d != "reborn")));
+    m.create_databases(&ctx, &[db("reborn")]).await.unwrap();
+    assert!(client(&ctx, "heir", "Heir-Pw-1", "reborn", "SELECT 1")
+        .await
+        .is_err());
+
     m.stop(&ctx, Duration::from_secs(30)).await.unwrap();
 }
 

@@ -85,11 +85,27 @@ pub async fn list_databases(paths: &Paths) -> Result<Vec<String>, DatastoreError
     with_conn(paths, async |c| database_names(c).await).await
 }
 
+/// Drop a database and everyone's grants on it: MariaDB keeps grants of a
+/// dropped database, which would open a new database of the same name to
+/// the old users.
 pub async fn delete_database(paths: &Paths, name: &str) -> Result<(), DatastoreError> {
     sql::validate_database(name)?;
+    let holders: Vec<UserInfo> = list_users(paths)
+        .await?
+        .into_iter()
+        .filter(|u| u.databases.iter().any(|d| d == name))
+        .collect();
     with_conn(paths, async |c| {
         if !database_names(c).await?.iter().any(|d| d == name) {
             return Err(not_found(format!("database {name:?} does not exist")));
+        }
+        for u in &holders {
+            let stmt = format!(
+                "REVOKE ALL PRIVILEGES ON {} FROM {}",
+                grant_target(name),
+                account_of(&u.name, &u.host)
+            );
+            execute(c, &stmt, None).await?;
         }
         execute(c, &format!("DROP DATABASE {}", quote_ident(name)), None).await
     })
