@@ -179,6 +179,46 @@ fn send(pid: Pid, signal: Signal) -> Result<bool, DatastoreError> {
     }
 }
 
+/// Wait for a server being started: poll `healthy` every `every` until it
+/// holds; fail at once if the process waited for exits (`exited`), with the
+/// tail of `logs`, and with Timeout after `timeout`.
+pub(crate) async fn wait_healthy<F, Fut>(
+    program: &str,
+    timeout: Duration,
+    every: Duration,
+    mut exited: Option<oneshot::Receiver<ExitStatus>>,
+    logs: &[&Path],
+    healthy: F,
+) -> Result<(), DatastoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = exited.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            let log: Vec<u8> = logs
+                .iter()
+                .flat_map(|l| std::fs::read(l).unwrap_or_default())
+                .collect();
+            return Err(DatastoreError::Command {
+                command: program.to_string(),
+                detail: format!("exited during start-up ({status}); log: {}", tail(&log)),
+            });
+        }
+        if healthy().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(DatastoreError::Timeout(
+                timeout,
+                format!("{program} to answer"),
+            ));
+        }
+        sleep(every).await;
+    }
+}
+
 /// Poll `done` until it holds or `timeout` passes; true if it held.
 pub(crate) async fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -5,7 +5,7 @@ use super::init::prepare_dirs;
 use super::os_user::{command, os_user};
 use super::paths::Paths;
 use super::BIN_DIR;
-use crate::process::{pid_alive, pid_runs, spawn_detached, tail, terminate, wait_until};
+use crate::process::{pid_alive, pid_runs, spawn_detached, terminate, wait_until};
 use anyhow::anyhow;
 use coffer_strategy::{DatastoreError, Health, InstanceContext};
 use nix::errno::Errno;
@@ -15,7 +15,6 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio::time::{sleep, Instant};
 
 /// The server program.
 const PROGRAM: &str = "postgres";
@@ -124,28 +123,13 @@ fn remove_reused_lock(lock: &Path, paths: &Paths) -> Result<(), DatastoreError> 
 async fn wait_healthy(
     paths: &Paths,
     timeout: Duration,
-    mut exited: Option<oneshot::Receiver<ExitStatus>>,
+    exited: Option<oneshot::Receiver<ExitStatus>>,
 ) -> Result<(), DatastoreError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = exited.as_mut().and_then(|rx| rx.try_recv().ok()) {
-            let log = std::fs::read(&paths.console_log).unwrap_or_default();
-            return Err(DatastoreError::Command {
-                command: PROGRAM.to_string(),
-                detail: format!("exited during start-up ({status}): {}", tail(&log)),
-            });
-        }
-        if health(paths).await == Health::Healthy {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(DatastoreError::Timeout(
-                timeout,
-                format!("{PROGRAM} to answer"),
-            ));
-        }
-        sleep(PROBE_INTERVAL).await;
-    }
+    let logs: &[&std::path::Path] = &[&paths.console_log];
+    crate::process::wait_healthy(PROGRAM, timeout, PROBE_INTERVAL, exited, logs, || async {
+        health(paths).await == Health::Healthy
+    })
+    .await
 }
 
 /// SIGINT (a fast shutdown: SIGTERM's smart shutdown would wait for every

@@ -2,7 +2,7 @@
 
 use super::admin;
 use super::paths::Paths;
-use crate::process::{pid_runs, read_pid_file, spawn_detached, tail, terminate};
+use crate::process::{pid_runs, read_pid_file, spawn_detached, terminate};
 use anyhow::{anyhow, Context};
 use coffer_strategy::{DatastoreError, Health};
 use nix::sys::signal::Signal;
@@ -10,7 +10,6 @@ use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::oneshot;
-use tokio::time::{sleep, Instant};
 
 /// The server program.
 const PROGRAM: &str = "redis-server";
@@ -79,29 +78,13 @@ pub async fn start(paths: &Paths, timeout: Duration) -> Result<(), DatastoreErro
 async fn wait_healthy(
     paths: &Paths,
     timeout: Duration,
-    mut exited: Option<oneshot::Receiver<ExitStatus>>,
+    exited: Option<oneshot::Receiver<ExitStatus>>,
 ) -> Result<(), DatastoreError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = exited.as_mut().and_then(|rx| rx.try_recv().ok()) {
-            let mut log = std::fs::read(&paths.console_log).unwrap_or_default();
-            log.extend(std::fs::read(&paths.log).unwrap_or_default());
-            return Err(DatastoreError::Command {
-                command: PROGRAM.to_string(),
-                detail: format!("exited during start-up ({status}); log: {}", tail(&log)),
-            });
-        }
-        if health(paths).await == Health::Healthy {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(DatastoreError::Timeout(
-                timeout,
-                format!("{PROGRAM} to answer"),
-            ));
-        }
-        sleep(PROBE_INTERVAL).await;
-    }
+    let logs: &[&std::path::Path] = &[&paths.console_log, &paths.log];
+    crate::process::wait_healthy(PROGRAM, timeout, PROBE_INTERVAL, exited, logs, || async {
+        health(paths).await == Health::Healthy
+    })
+    .await
 }
 
 /// SIGTERM (the server writes its snapshot, flushes the AOF and exits),
