@@ -2,7 +2,8 @@
 # The main job on embedded defaults: start Coffer (SQLite metadata,
 # in-process bus, local-process compute), walk a tenant through creating a
 # MariaDB instance, writing and reading data with the stock mariadb client,
-# restarting it, and deleting it. Leaves nothing running.
+# restarting it, and deleting it; then the same for PostgreSQL (psql) and
+# Redis (redis-cli). Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,9 +55,29 @@ got=$(mariadb --no-defaults -h "$ip" -u app -psecret app -N -e "SELECT msg FROM 
 echo "   read back after restart: $got"
 
 echo "== the same through the Trove-compatible REST API"
-curl -sf -H 'X-Auth-Token: demo' "$COFFER_ENDPOINT/v1.0/demo/instances" | python3 -m json.tool | head -20
+curl -sf -H 'X-Auth-Token: demo' "$COFFER_ENDPOINT/v1.0/demo/instances" \
+  | python3 -c 'import json,sys; i=json.load(sys.stdin)["instances"][0]; print(json.dumps({k: i[k] for k in ("id","name","status","operating_status","ip","datastore","volume")}, indent=2))'
 
 echo "== delete"
 "$coffer" instance delete db1 --wait
+
+echo "== PostgreSQL: create, write and read with psql, delete"
+"$coffer" instance create pg1 --datastore postgresql --flavor small --size 1 \
+  --database app --user app:secret --wait >/dev/null
+pg_ip=$("$coffer" instance show pg1 -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ip"][0])')
+PGPASSWORD=secret psql -h "$pg_ip" -U app -d app -q -c "CREATE TABLE notes (msg text); INSERT INTO notes VALUES ('hello from postgres')"
+got=$(PGPASSWORD=secret psql -h "$pg_ip" -U app -d app -tA -c "SELECT msg FROM notes")
+[ "$got" = "hello from postgres" ] || { echo "psql read back '$got'"; exit 1; }
+echo "   read back: $got"
+"$coffer" instance delete pg1 --wait
+
+echo "== Redis: create, write and read with redis-cli, delete"
+"$coffer" instance create cache1 --datastore redis --flavor small --size 1 --user app:secret --wait >/dev/null
+r_ip=$("$coffer" instance show cache1 -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ip"][0])')
+redis-cli -h "$r_ip" --user app --pass secret --no-auth-warning SET greeting "hello from redis" >/dev/null
+got=$(redis-cli -h "$r_ip" --user app --pass secret --no-auth-warning GET greeting)
+[ "$got" = "hello from redis" ] || { echo "redis-cli read back '$got'"; exit 1; }
+echo "   read back: $got"
+"$coffer" instance delete cache1 --wait
 "$coffer" instance list
 echo "demo: OK"

@@ -7,6 +7,11 @@ need_apt=()
 command -v mariadb-install-db >/dev/null || need_apt+=(mariadb-server)
 command -v mariadb >/dev/null || need_apt+=(mariadb-client)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
+command -v psql >/dev/null || need_apt+=(postgresql-client-15)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
