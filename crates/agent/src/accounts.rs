@@ -121,10 +121,11 @@ impl Agent {
             }
         }
         let existing = self.manager.list_users(&self.ctx).await?;
+        // Host names are case-insensitive (MariaDB stores them lower-cased).
         if let Some(u) = users.iter().find(|u| {
             existing
                 .iter()
-                .any(|e| e.name == u.name && e.host == u.host)
+                .any(|e| e.name == u.name && e.host.eq_ignore_ascii_case(&u.host))
         }) {
             return Err(exists(format!(
                 "user {:?}@{:?} already exists",

@@ -255,6 +255,26 @@ fn sql_datastore(datastore: &str, probe: &str, reserved_users: &[&str]) {
         json!({"rootEnabled": false})
     );
 
+    if ds == "mariadb" {
+        // Hosts are case-insensitive: the same account spelled differently
+        // is a duplicate, not a silent password reset.
+        let body = |h: &str| {
+            json!({"users": [{"name": "hosty", "password": "Hosty-Pw-1", "host": h}]}).to_string()
+        };
+        assert_eq!(
+            c.http("POST", &inst("/users"), Some(&body("db.example"))).0,
+            202
+        );
+        assert_eq!(
+            c.http("POST", &inst("/users"), Some(&body("Db.Example"))).0,
+            400
+        );
+        assert_eq!(
+            c.http("DELETE", &inst("/users/hosty@db.example"), None).0,
+            202
+        );
+    }
+
     // A restart keeps data, users and grants.
     restart(&c, &id);
     assert_eq!(
