@@ -90,6 +90,14 @@ async fn postgresql_lifecycle() {
     m.set_read_only(&ctx, true).await.unwrap();
     let err = failed(&psql(&ctx, "app", "secret", "app", "INSERT INTO t VALUES (2)").await);
     assert!(err.contains("read-only transaction"), "{err}");
+    // The agent itself is not read-only: freeing space on a full volume
+    // (dropping a database) and managing users still work.
+    m.create_databases(&ctx, &dbs(&["scratch"])).await.unwrap();
+    m.create_users(&ctx, &[user("tmp", "pw", &["scratch"])])
+        .await
+        .unwrap();
+    m.delete_user(&ctx, "tmp", "%").await.unwrap();
+    m.delete_database(&ctx, "scratch").await.unwrap();
     m.set_read_only(&ctx, false).await.unwrap();
     ok(&psql(&ctx, "app", "secret", "app", "INSERT INTO t VALUES (2)").await);
 
@@ -171,4 +179,35 @@ async fn half_initialised_data_dir_is_redone() {
         e.to_string().contains("render the configuration first"),
         "{e}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_kills_the_server_when_a_test_panics() {
+    let (_dir, base) = private_base();
+    let mut ctx = context(&base);
+    // Not the lifecycle test's address: both run at once in this binary.
+    ctx.ip = std::net::Ipv4Addr::new(127, 10, 241, (std::process::id() % 250 + 2) as u8);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_ctx = ctx.clone();
+    let task = tokio::spawn(async move {
+        let _guard = KillOnDrop(task_ctx.clone());
+        PostgreSql.initialize(&task_ctx).await.unwrap();
+        PostgreSql.render_config(&task_ctx).await.unwrap();
+        PostgreSql.start(&task_ctx, START).await.unwrap();
+        let _ = tx.send(PostgreSql.pid(&task_ctx).unwrap());
+        panic!("a failing assertion with the server running");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    let pid = rx.await.expect("the server started before the panic");
+    let group = Pid::from_raw(i32::try_from(pid).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while killpg(group, None) != Err(Errno::ESRCH) {
+        assert!(
+            Instant::now() < deadline,
+            "postgres {pid} or its children survived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(PostgreSql.pid(&ctx), None);
+    assert_eq!(PostgreSql.health(&ctx).await, Health::Stopped);
 }

@@ -43,7 +43,10 @@ pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
 /// passwords, and the server would otherwise write a failing statement's
 /// text into its log (`log_min_error_statement`, set here for this session
 /// only; a superuser may). `standard_conforming_strings` is forced on, which
-/// `sql::quote_str` relies on.
+/// `sql::quote_str` relies on. `default_transaction_read_only` is forced
+/// off: `set_read_only` turns it on for every session through the
+/// configuration, and the agent must still be able to free space (drop a
+/// database) and manage users while the instance is read-only.
 pub async fn connect(
     paths: &Paths,
     database: &str,
@@ -61,6 +64,7 @@ pub async fn connect(
         .options([
             ("log_min_error_statement", "panic"),
             ("standard_conforming_strings", "on"),
+            ("default_transaction_read_only", "off"),
             ("lock_timeout", "30s"),
         ])
         .disable_statement_logging();
