@@ -123,6 +123,40 @@ async fn redis_lifecycle_read_only_and_restart() {
     let pid = r.pid(&ctx).unwrap();
     r.stop(&ctx, STOP).await.unwrap();
     assert!(!alive(pid), "no process left");
+
+    // After all that (AOF, RDB, logs, ACL file written by the server): no
+    // tenant or root password in any file, and the admin password only in
+    // its own secret file.
+    let admin_file = ctx.secret_dir.join("os_admin.password");
+    let files = files_under(dir.path());
+    let aof = files.iter().any(|f| f.to_string_lossy().contains(".aof"));
+    assert!(files.len() >= 6 && aof, "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let mut secrets = vec!["first", "secret", "late-pw", root_pw.as_str()];
+        if file != admin_file {
+            secrets.push(admin_pw.trim());
+        }
+        for secret in secrets {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret:?} in plain text in {}", file.display());
+        }
+    }
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    out
 }
 
 /// A test that panics with the server running leaves no process behind.
