@@ -11,8 +11,14 @@ forbid() { # crate, forbidden dependency, reason
   fi
 }
 forbid coffer-agent coffer-meta "the guest agent never touches the metadata store"
-for dep in coffer-datastores coffer-bus coffer-meta coffer-compute sqlx; do
+for dep in coffer-datastores coffer-bus coffer-meta coffer-compute coffer-storage opendal sqlx; do
   forbid coffer-strategy "$dep" "strategy traits depend on no datastore, storage SDK or bus"
+done
+for dep in coffer-model coffer-strategy coffer-meta coffer-bus coffer-storage coffer-datastores; do
+  forbid coffer-pipeline "$dep" "the pipeline depends on nothing of ours"
+done
+for dep in coffer-pipeline coffer-storage; do
+  forbid coffer-api "$dep" "the API holds no backup keys and never touches storage"
 done
 forbid coffer-api coffer-datastores "only datastore modules know a datastore's commands and SQL"
 forbid coffer-taskmanager coffer-datastores "only datastore modules know a datastore's commands and SQL"

@@ -12,6 +12,13 @@ command -v psql >/dev/null || need_apt+=(postgresql-client-15)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
+# Backups: MariaDB's physical backup tool, and a single-node OpenStack Swift
+# (with s3api) for the object-storage tests; Swift needs memcached.
+command -v mariabackup >/dev/null || need_apt+=(mariadb-backup)
+command -v swift-proxy-server >/dev/null || need_apt+=(swift swift-proxy swift-account swift-container swift-object python3-swiftclient)
+command -v memcached >/dev/null || need_apt+=(memcached)
+command -v zstd >/dev/null || need_apt+=(zstd)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,18 +1,23 @@
 //! The agent's request handlers and its heartbeat.
 
 use crate::accounts::agent_error;
+use crate::backup::BackupRun;
 use crate::volume::{disk_usage, should_be_full};
 use anyhow::Context;
 use coffer_bus::messages::{
-    AgentError, AgentErrorKind, AgentRequest, AgentStatus, ConductorMessage,
+    AgentError, AgentErrorKind, AgentRequest, AgentStatus, ConductorMessage, RestoreOrder,
 };
 use coffer_bus::{Bus, CONDUCTOR};
-use coffer_model::{OperatingStatus, VolumeUsage};
-use coffer_strategy::{DatastoreManager, Health, InstanceContext};
+use coffer_model::{BackupId, OperatingStatus, VolumeUsage};
+use coffer_strategy::{
+    BackupStrategy, DatastoreManager, Health, InstanceContext, Registry, RestoreStrategy,
+};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +42,14 @@ pub struct Agent {
     /// One lifecycle operation at a time (a repeated prepare waits for the first).
     op: Mutex<()>,
     full: AtomicBool,
+    /// Where progress reports go (none in tests without a bus).
+    pub(crate) bus: OnceLock<Arc<dyn Bus>>,
+    pub(crate) backup_strategies: Registry<dyn BackupStrategy>,
+    pub(crate) restore_strategies: Registry<dyn RestoreStrategy>,
+    /// Backups started since the agent started, running or finished.
+    pub(crate) backups: std::sync::Mutex<HashMap<BackupId, BackupRun>>,
+    /// Scratch space for backups and restores, beside the data volume.
+    pub(crate) work_root: PathBuf,
 }
 
 impl Agent {
@@ -45,13 +58,27 @@ impl Agent {
         ctx: InstanceContext,
         state_file: PathBuf,
     ) -> Self {
+        let work_root = state_file
+            .parent()
+            .map(|p| p.join("work"))
+            .unwrap_or_else(|| PathBuf::from("work"));
         Self {
             manager,
             ctx,
             state_file,
             op: Mutex::new(()),
             full: AtomicBool::new(false),
+            bus: OnceLock::new(),
+            backup_strategies: coffer_datastores::backup_strategies(),
+            restore_strategies: coffer_datastores::restore_strategies(),
+            backups: std::sync::Mutex::new(HashMap::new()),
+            work_root,
         }
+    }
+
+    /// Send progress reports over `bus`.
+    pub fn attach_bus(&self, bus: Arc<dyn Bus>) {
+        let _ = self.bus.set(bus);
     }
 
     fn desired(&self) -> Desired {
@@ -103,7 +130,7 @@ impl Agent {
     }
 
     /// Handle one request from the control plane.
-    pub async fn handle(&self, body: Value) -> Result<Value, AgentError> {
+    pub async fn handle(self: &Arc<Self>, body: Value) -> Result<Value, AgentError> {
         let request: AgentRequest = serde_json::from_value(body).map_err(|e| AgentError {
             kind: AgentErrorKind::InvalidInput,
             message: format!("bad request: {e}"),
@@ -111,7 +138,42 @@ impl Agent {
         if let Some(result) = self.handle_account(&request).await {
             return result;
         }
-        self.handle_lifecycle(request).await.map_err(agent_error)
+        match request {
+            AgentRequest::Backup(order) => {
+                let report = self.backup(order).await.map_err(agent_error)?;
+                serde_json::to_value(report).map_err(|e| agent_error(e.into()))
+            }
+            AgentRequest::Restore(order) => {
+                self.restore_and_prepare(order).await.map_err(agent_error)
+            }
+            other => self.handle_lifecycle(other).await.map_err(agent_error),
+        }
+    }
+
+    /// A new instance from backups: restore, then the create request's
+    /// databases and users, as `Prepare` would.
+    async fn restore_and_prepare(self: &Arc<Self>, order: RestoreOrder) -> anyhow::Result<Value> {
+        let _guard = self.op.lock().await;
+        if self.desired() == Desired::Running {
+            // A repeated request after the restore finished.
+            return Ok(serde_json::to_value(self.status().await)?);
+        }
+        for d in &order.databases {
+            self.manager.validate_database_name(&d.name)?;
+        }
+        for u in &order.users {
+            self.manager.validate_user(u)?;
+        }
+        tracing::info!(pieces = order.pieces.len(), strategy = %order.strategy, "restore");
+        // A half-done earlier attempt leaves a server behind: stop it first.
+        self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
+        let (databases, users) = (order.databases.clone(), order.users.clone());
+        self.restore(order).await?;
+        self.manager.create_databases(&self.ctx, &databases).await?;
+        self.manager.create_users(&self.ctx, &users).await?;
+        self.set_desired(Desired::Running)?;
+        tracing::info!("restored");
+        Ok(serde_json::to_value(self.status().await)?)
     }
 
     async fn handle_lifecycle(&self, request: AgentRequest) -> anyhow::Result<Value> {

@@ -8,7 +8,9 @@
 //! is adopted from its pid file.
 
 mod accounts;
+mod backup;
 mod handler;
+mod progress;
 mod volume;
 
 use anyhow::Context;
@@ -59,6 +61,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     ));
     let mut inbox = bus.subscribe(&agent_topic(config.instance_id)).await?;
     let agent = Arc::new(Agent::new(manager, ctx, dir.join("agent.state")));
+    agent.attach_bus(bus.clone());
     agent.adopt_or_restart().await;
 
     let heartbeat = Duration::from_millis(config.heartbeat_interval_ms.max(100));

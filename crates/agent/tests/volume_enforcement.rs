@@ -76,7 +76,11 @@ async fn full_volume_makes_the_datastore_read_only() {
     };
     let mut ctx = instance_context(dir.path(), &config, 1);
     ctx.volume_size_bytes = 4 << 20;
-    let agent = Agent::new(recorder.clone(), ctx, dir.path().join("agent.state"));
+    let agent = std::sync::Arc::new(Agent::new(
+        recorder.clone(),
+        ctx,
+        dir.path().join("agent.state"),
+    ));
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
 

@@ -36,6 +36,17 @@ pub struct ApiConfig {
     /// An ACTIVE instance whose agent was silent this long shows
     /// `operating_status` UNKNOWN.
     pub agent_silence: std::time::Duration,
+    /// How each datastore (by name) is backed up; a datastore missing here
+    /// takes no backups.
+    pub backups: std::collections::BTreeMap<String, BackupPolicy>,
+}
+
+/// A datastore's backup strategy, as the API needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupPolicy {
+    pub strategy: String,
+    /// Whether the strategy takes incremental backups.
+    pub incremental: bool,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +58,7 @@ impl Default for ApiConfig {
             default_page_size: 20,
             max_page_size: 1000,
             agent_silence: std::time::Duration::from_secs(10),
+            backups: std::collections::BTreeMap::new(),
         }
     }
 }

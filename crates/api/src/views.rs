@@ -128,6 +128,60 @@ pub fn instance(base: &str, i: &Instance, detail: bool, silence: std::time::Dura
     out
 }
 
+/// A backup. `size` is in GB as Trove reports it; `size_bytes`,
+/// `stored_bytes`, `checksum` and (while it runs) `progress` are Coffer's.
+pub fn backup(
+    base: &str,
+    b: &coffer_model::Backup,
+    progress: Option<&coffer_model::Progress>,
+) -> Value {
+    let project = b.project_id.0.as_str();
+    let gb = |n: i64| ((n as f64) / f64::from(1u32 << 30) * 1000.0).round() / 1000.0;
+    let mut out = json!({
+        "id": b.id,
+        "name": b.name,
+        "description": b.description,
+        "status": b.status,
+        "instance_id": b.instance_id,
+        "parent_id": b.parent_id,
+        "locationRef": b.location,
+        "size": b.stored_bytes.map(gb),
+        "size_bytes": b.plain_bytes,
+        "stored_bytes": b.stored_bytes,
+        "checksum": b.checksum,
+        "datastore": {"type": b.datastore, "version": b.datastore_version},
+        "project_id": project,
+        "created": timestamp(b.created),
+        "updated": timestamp(b.updated),
+        "links": links(base, project, &format!("backups/{}", b.id)),
+    });
+    if let Some(f) = &b.fault {
+        out["fail_reason"] = json!(f);
+    }
+    if let Some(p) = progress {
+        out["progress"] = progress_view(p);
+    }
+    out
+}
+
+/// How far a backup or restore has got.
+pub fn progress_view(p: &coffer_model::Progress) -> Value {
+    let mut out = json!({
+        "phase": p.phase,
+        "bytes_done": p.bytes_done,
+        "bytes_per_second": p.bytes_per_second,
+        "stored_bytes": p.stored_bytes,
+    });
+    if let Some(total) = p.bytes_total {
+        out["bytes_total"] = json!(total);
+        if total > 0 {
+            let pct = (p.bytes_done as f64 / total as f64 * 100.0).min(100.0);
+            out["percent"] = json!((pct * 10.0).round() / 10.0);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! The typed messages on the bus. They travel as JSON, tagged by `method`.
 
 use coffer_model::{
-    DatabaseSpec, InstanceId, OperatingStatus, UserInfo, UserSpec, UserUpdate, VolumeUsage,
+    BackupId, DatabaseSpec, InstanceId, OperatingStatus, Progress, UserInfo, UserSpec, UserUpdate,
+    VolumeUsage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,74 @@ pub enum AgentRequest {
     DisableRoot,
     /// Whether the superuser is enabled (`bool`).
     RootStatus,
+    /// Stream a backup of the running datastore into storage; answers a
+    /// `BackupReport`. Asking again for a backup that runs waits for it.
+    Backup(BackupOrder),
+    /// Fill the new, never-prepared instance from backups, then create the
+    /// databases and users as `Prepare` would. Answers an `AgentStatus`.
+    Restore(RestoreOrder),
+}
+
+/// A value that must never reach a log line (keys, storage credentials).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(pub T);
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What a backup needs: which strategy, where to store, with which key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupOrder {
+    pub backup_id: BackupId,
+    /// Name of the `BackupStrategy`.
+    pub strategy: String,
+    /// The storage configuration (the storage crate's `StorageConfig`).
+    pub storage: Secret<serde_json::Value>,
+    /// The object's key in that storage.
+    pub object_key: String,
+    /// The backup's data key (hex).
+    pub data_key: Secret<String>,
+    /// Compression, e.g. `zstd:3`, `gzip:6`, `none`.
+    pub codec: String,
+    pub chunk_size: usize,
+    /// The parent's strategy report for an incremental; `None` for a full backup.
+    pub parent_info: Option<serde_json::Value>,
+}
+
+/// The agent's answer to a `Backup`: the object is stored whole.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BackupReport {
+    pub location: String,
+    pub plain_bytes: u64,
+    pub stored_bytes: u64,
+    pub sha256: String,
+    /// What the strategy reported (LSNs...).
+    pub info: serde_json::Value,
+}
+
+/// One stored backup to apply, full backup first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RestorePiece {
+    pub backup_id: BackupId,
+    pub object_key: String,
+    pub data_key: Secret<String>,
+    pub sha256: String,
+    pub plain_bytes: u64,
+    pub info: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RestoreOrder {
+    /// Name of the `RestoreStrategy`.
+    pub strategy: String,
+    pub storage: Secret<serde_json::Value>,
+    pub pieces: Vec<RestorePiece>,
+    pub databases: Vec<DatabaseSpec>,
+    pub users: Vec<UserSpec>,
 }
 
 /// Why an agent refused or failed a request. Travels as the bus's error
@@ -121,6 +190,12 @@ pub enum ConductorMessage {
         instance_id: InstanceId,
         status: AgentStatus,
     },
+    /// How far a backup (`backup_id`) or a restore into this instance has got.
+    Progress {
+        instance_id: InstanceId,
+        backup_id: Option<BackupId>,
+        progress: Progress,
+    },
 }
 
 /// What the API tells the task manager: a task row is ready to run.
@@ -153,6 +228,31 @@ mod tests {
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["method"], "revoke_access");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let order = BackupOrder {
+            backup_id: BackupId::new(),
+            strategy: "mariabackup".into(),
+            storage: Secret(serde_json::json!({"kind": "swift", "key": "swordfish"})),
+            object_key: "b.cbk".into(),
+            data_key: Secret("00ff00ff".into()),
+            codec: "zstd:3".into(),
+            chunk_size: 1 << 20,
+            parent_info: None,
+        };
+        let shown = format!("{:?}", AgentRequest::Backup(order.clone()));
+        assert!(
+            !shown.contains("swordfish") && !shown.contains("00ff00ff"),
+            "{shown}"
+        );
+        let v = serde_json::to_value(AgentRequest::Backup(order)).unwrap();
+        assert_eq!(v["method"], "backup");
+        assert_eq!(v["data_key"], "00ff00ff");
+        assert_eq!(v["storage"]["key"], "swordfish");
+        let back: AgentRequest = serde_json::from_value(v).unwrap();
+        assert!(matches!(back, AgentRequest::Backup(_)));
     }
 
     #[test]

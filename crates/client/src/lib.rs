@@ -26,7 +26,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("no instance named or with id {0:?}")]
     NoSuchInstance(String),
-    #[error("more than one instance is named {0:?}; use its id")]
+    #[error("no backup named or with id {0:?}")]
+    NoSuchBackup(String),
+    #[error("more than one resource is named {0:?}; use its id")]
     Ambiguous(String),
 }
 
@@ -172,6 +174,66 @@ impl Client {
         self.request(Method::DELETE, &format!("/instances/{id}"), None)
             .await
             .map(drop)
+    }
+
+    pub async fn create_backup(&self, body: &Value) -> Result<Value, ClientError> {
+        Ok(self.request(Method::POST, "/backups", Some(body)).await?["backup"].clone())
+    }
+
+    /// Backups of the project (of one instance if given), following `next` links.
+    pub async fn list_backups(&self, instance: Option<&str>) -> Result<Vec<Value>, ClientError> {
+        let mut all = Vec::new();
+        let mut path = match instance {
+            Some(i) => format!("/backups?limit=1000&instance_id={i}"),
+            None => "/backups?limit=1000".to_string(),
+        };
+        loop {
+            let page = self.get(&path).await?;
+            let next = page["links"]
+                .as_array()
+                .and_then(|l| l.iter().find(|x| x["rel"] == "next"))
+                .and_then(|l| l["href"].as_str())
+                .and_then(|h| {
+                    h.split_once("/backups")
+                        .map(|(_, q)| format!("/backups{q}"))
+                });
+            all.extend(items(page, "backups")?);
+            match next {
+                Some(n) => path = n,
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn show_backup(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self.get(&format!("/backups/{id}")).await?["backup"].clone())
+    }
+
+    pub async fn delete_backup(&self, id: &str) -> Result<(), ClientError> {
+        self.request(Method::DELETE, &format!("/backups/{id}"), None)
+            .await
+            .map(drop)
+    }
+
+    /// A backup id from a name or an id (a name must be unique).
+    pub async fn resolve_backup(&self, name_or_id: &str) -> Result<String, ClientError> {
+        match self.show_backup(name_or_id).await {
+            Ok(b) => return Ok(b["id"].as_str().unwrap_or(name_or_id).to_string()),
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+        let matches: Vec<String> = self
+            .list_backups(None)
+            .await?
+            .into_iter()
+            .filter(|b| b["name"] == name_or_id)
+            .filter_map(|b| b["id"].as_str().map(String::from))
+            .collect();
+        match matches.len() {
+            0 => Err(ClientError::NoSuchBackup(name_or_id.to_string())),
+            1 => Ok(matches[0].clone()),
+            _ => Err(ClientError::Ambiguous(name_or_id.to_string())),
+        }
     }
 
     pub async fn instance_action(&self, id: &str, action: &str) -> Result<(), ClientError> {

@@ -25,6 +25,8 @@ pub struct Config {
     pub agent: AgentSection,
     #[serde(default)]
     pub taskmanager: TaskManagerSection,
+    #[serde(default)]
+    pub backup: BackupSection,
     /// Datastores offered, by name.
     #[serde(default = "default_datastores")]
     pub datastores: BTreeMap<String, DatastoreSection>,
@@ -156,26 +158,66 @@ impl Default for TaskManagerSection {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    /// Where backups are stored: `{ kind = "fs", root = "backups" }` (relative
+    /// roots are inside the state dir), `{ kind = "swift", auth_url, user,
+    /// key, container }` or `{ kind = "s3", endpoint, bucket, region,
+    /// access_key_id, secret_access_key }`.
+    pub storage: coffer_storage::StorageConfig,
+    /// Compression: `zstd:LEVEL` (default `zstd:3`), `gzip:LEVEL` or `none`.
+    pub codec: String,
+    /// Size of the chunks compressed, encrypted and authenticated one by one.
+    pub chunk_size_kib: usize,
+    /// The master key that wraps every backup's own data key; created
+    /// (random, mode 0600) if missing. Relative paths are in the state dir.
+    /// Without it no backup can be restored: keep a copy somewhere safe.
+    pub master_key_file: PathBuf,
+    /// How long one backup or restore may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self {
+            storage: coffer_storage::StorageConfig::Fs {
+                root: "backups".into(),
+            },
+            codec: "zstd:3".into(),
+            chunk_size_kib: 1024,
+            master_key_file: "backup-master.key".into(),
+            timeout: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatastoreSection {
     /// The DatastoreManager strategy that runs it.
     pub manager: String,
     /// Versions offered; the first is the default.
     pub versions: Vec<String>,
+    /// The BackupStrategy (and same-named RestoreStrategy) of its backups;
+    /// none means the datastore takes no backups.
+    #[serde(default)]
+    pub backup_strategy: Option<String>,
 }
 
 fn default_datastores() -> BTreeMap<String, DatastoreSection> {
-    let ds = |manager: &str, version: &str| {
+    let ds = |manager: &str, version: &str, backup: &str| {
         let section = DatastoreSection {
             manager: manager.into(),
             versions: vec![version.into()],
+            backup_strategy: Some(backup.into()),
         };
         (manager.to_string(), section)
     };
     BTreeMap::from([
-        ds("mariadb", "10.11"),
-        ds("postgresql", "15"),
-        ds("redis", "7.0"),
+        ds("mariadb", "10.11", "mariabackup"),
+        ds("postgresql", "15", "pg_basebackup"),
+        ds("redis", "7.0", "redis-rdb"),
     ])
 }
 
@@ -188,6 +230,7 @@ impl Default for Config {
             compute: ComputeSection::default(),
             agent: AgentSection::default(),
             taskmanager: TaskManagerSection::default(),
+            backup: BackupSection::default(),
             datastores: default_datastores(),
         }
     }
@@ -238,6 +281,13 @@ impl Config {
             if ds.versions.is_empty() {
                 bail!("datastore {name} offers no versions");
             }
+        }
+        self.backup
+            .codec
+            .parse::<coffer_pipeline::Codec>()
+            .map_err(|e| anyhow::anyhow!("backup.codec {:?}: {e}", self.backup.codec))?;
+        if !(64..=65536).contains(&self.backup.chunk_size_kib) {
+            bail!("backup.chunk_size_kib must be from 64 to 65536");
         }
         Ok(())
     }
@@ -323,6 +373,8 @@ mod tests {
             "unknown fields are refused"
         );
         assert!(Config::parse("[bus]\nkind = \"zeromq\"", []).is_err());
+        assert!(Config::parse("[backup]\ncodec = \"lzma\"", []).is_err());
+        assert!(Config::parse("[backup]\nstorage = { kind = \"tape\" }", []).is_err());
         assert!(Config::parse("[compute]\naddress_range = \"10.0.0.0/8\"", []).is_err());
         let e = Config::parse("[taskmanager]\nprepare_timeout = \"soon\"", []).unwrap_err();
         assert!(format!("{e:#}").contains("prepare_timeout"), "{e:#}");

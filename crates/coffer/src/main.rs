@@ -32,6 +32,8 @@ pub struct ServerArgs {
     config: Option<PathBuf>,
 }
 
+// Parsed once per run: the size of the client variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run every role in one process on embedded defaults.

@@ -73,12 +73,64 @@ fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
         // Several missed heartbeats, never less than 10 s.
         agent_silence: (ctx.config.agent.heartbeat_interval * 5)
             .max(std::time::Duration::from_secs(10)),
+        backups: backup_policies(&ctx.config)?,
     };
     Ok(ApiState {
         store: ctx.store.clone(),
         bus,
         sealer: ctx.sealer.clone(),
         config: Arc::new(config),
+    })
+}
+
+/// Each datastore's backup strategy, checked against the compiled-in ones:
+/// an unknown name stops start-up with the list of known names.
+fn backup_policies(
+    config: &Config,
+) -> anyhow::Result<std::collections::BTreeMap<String, coffer_api::BackupPolicy>> {
+    let known = coffer_datastores::backup_strategies();
+    let restores = coffer_datastores::restore_strategies();
+    let mut out = std::collections::BTreeMap::new();
+    for (name, ds) in &config.datastores {
+        let Some(strategy) = &ds.backup_strategy else {
+            continue;
+        };
+        let imp = known
+            .get(strategy)
+            .with_context(|| format!("datastores.{name}.backup_strategy"))?;
+        restores
+            .get(strategy)
+            .with_context(|| format!("datastores.{name}.backup_strategy has no restore"))?;
+        out.insert(
+            name.clone(),
+            coffer_api::BackupPolicy {
+                strategy: strategy.clone(),
+                incremental: imp.supports_incremental(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The task manager's backup settings, with the master key loaded (or
+/// created) and a relative filesystem root placed in the state dir.
+fn backup_settings(ctx: &Context_) -> anyhow::Result<coffer_taskmanager::BackupSettings> {
+    let b = &ctx.config.backup;
+    let master_key =
+        coffer_pipeline::MasterKey::load_or_create(&in_state(&ctx.state_dir, &b.master_key_file))
+            .context("loading the backup master key")?;
+    let storage = match &b.storage {
+        coffer_storage::StorageConfig::Fs { root } => coffer_storage::StorageConfig::Fs {
+            root: in_state(&ctx.state_dir, root),
+        },
+        other => other.clone(),
+    };
+    Ok(coffer_taskmanager::BackupSettings {
+        master_key,
+        storage,
+        codec: b.codec.clone(),
+        chunk_size: b.chunk_size_kib * 1024,
+        timeout: b.timeout,
     })
 }
 
@@ -144,6 +196,7 @@ fn start_taskmanager(
         compute as Arc<dyn ComputeDriver>,
         ctx.sealer.clone(),
         tm_config,
+        Some(Arc::new(backup_settings(ctx)?)),
     );
     let c = cancel.clone();
     tokio::spawn(async move {

@@ -1,11 +1,13 @@
 //! File helpers shared by the datastore managers: private (0600) files for
-//! secrets, atomic replacement of configuration files.
+//! secrets, atomic replacement of configuration files, moving files across
+//! filesystems.
 
 use anyhow::Context;
+use rand::distributions::{Alphanumeric, DistString};
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Create `dir` (and its parents) if missing and make it mode 0700.
 pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -68,6 +70,68 @@ impl Drop for RemoveOnDrop<'_> {
     }
 }
 
+/// A 0600 file holding a secret for a tool (a defaults file, a password
+/// file), under a name of its own so that concurrent operations on one
+/// instance never share or delete each other's. Removed when dropped, so
+/// it lives exactly as long as the operation that owns it.
+#[derive(Debug)]
+pub(crate) struct SecretFile(PathBuf);
+
+impl SecretFile {
+    /// Write `contents` to a new file `dir/<stem>.<random>.<ext>`; `dir`
+    /// is created 0700 if missing.
+    pub(crate) fn create(
+        dir: &Path,
+        stem: &str,
+        ext: &str,
+        contents: &[u8],
+    ) -> anyhow::Result<Self> {
+        ensure_private_dir(dir)?;
+        let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 10);
+        let path = dir.join(format!("{stem}.{suffix}.{ext}"));
+        write_atomic(&path, contents, 0o600)?;
+        Ok(SecretFile(path))
+    }
+
+    /// Where the file is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        drop(RemoveOnDrop(&self.0));
+    }
+}
+
+/// Move the file `from` to `to`: a rename, or a copy (synced) and a removal
+/// when they are on different filesystems (a scratch directory need not be
+/// on the instance's volume).
+pub(crate) fn move_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("moving {} to {}", from.display(), to.display()))
+        }
+    }
+    std::fs::copy(from, to)
+        .and_then(|_| std::fs::File::open(to)?.sync_all())
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))
+}
+
+/// Whether `dir` is absent or an empty directory: where a restore may put
+/// a data directory.
+pub(crate) fn absent_or_empty(dir: &Path) -> anyhow::Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("listing {}", dir.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +157,34 @@ mod tests {
         clear_dir(dir.path()).unwrap();
         assert!(dir.path().exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(absent_or_empty(dir.path()).unwrap());
+        assert!(absent_or_empty(&dir.path().join("nothing")).unwrap());
+    }
+
+    #[test]
+    fn secret_files_are_private_unique_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secret");
+        let a = SecretFile::create(&secrets, "tool", "cnf", b"pw").unwrap();
+        let b = SecretFile::create(&secrets, "tool", "cnf", b"pw").unwrap();
+        assert_ne!(a.path(), b.path());
+        assert_eq!(std::fs::metadata(a.path()).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&secrets).unwrap().mode() & 0o777, 0o700);
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists());
+        assert!(b.path().exists());
+        assert!(!absent_or_empty(&secrets).unwrap());
+    }
+
+    #[test]
+    fn move_file_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&from, b"x").unwrap();
+        move_file(&from, &to).unwrap();
+        assert!(!from.exists());
+        assert_eq!(std::fs::read(&to).unwrap(), b"x");
+        assert!(move_file(&from, &to).is_err());
     }
 }

@@ -6,6 +6,8 @@
 //! Only the control plane (api, taskmanager, conductor) holds a store; the
 //! guest agent never does.
 
+mod backup_sql;
+mod backup_store;
 mod error;
 mod migrate;
 mod postgres;
@@ -15,5 +17,6 @@ mod sqlite;
 mod store;
 mod writes;
 
+pub use backup_store::BackupStore;
 pub use error::MetaError;
 pub use store::{open, MetadataStore, Store};

@@ -12,8 +12,10 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Schema migrations in order; `migrate` applies those not yet recorded.
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("../migrations/postgres/0001_init.sql")),
+        (2, include_str!("../migrations/postgres/0002_backups.sql")),
+    ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.
     const MIGRATION_LOCK: Option<&'static str> =

@@ -243,3 +243,66 @@ pub(crate) fn task(row: &impl Columns) -> Result<Task, MetaError> {
 pub(crate) fn payload_text(task: &Task) -> Result<String, MetaError> {
     serde_json::to_string(&task.payload).map_err(|e| MetaError::Backend(e.into()))
 }
+
+/// Columns selected wherever a [`Backup`](coffer_model::Backup) is read.
+pub(crate) const BACKUP_COLUMNS: &str = "id, project_id, name, description, instance_id, \
+     parent_id, status, datastore, datastore_version, strategy, location, object_key, \
+     plain_bytes, stored_bytes, checksum, wrapped_key, key_id, codec, info, fault, created, \
+     updated";
+
+pub(crate) fn backup(row: &impl Columns) -> Result<coffer_model::Backup, MetaError> {
+    let info = row.text("info")?;
+    Ok(coffer_model::Backup {
+        id: parsed("backup id", row.text("id")?)?,
+        project_id: ProjectId(row.text("project_id")?),
+        name: row.text("name")?,
+        description: row.opt_text("description")?,
+        instance_id: parsed("instance id", row.text("instance_id")?)?,
+        parent_id: row
+            .opt_text("parent_id")?
+            .map(|p| parsed("backup id", p))
+            .transpose()?,
+        status: with(
+            "backup status",
+            row.text("status")?,
+            coffer_model::BackupStatus::parse,
+        )?,
+        datastore: row.text("datastore")?,
+        datastore_version: row.text("datastore_version")?,
+        strategy: row.text("strategy")?,
+        location: row.opt_text("location")?,
+        object_key: row.text("object_key")?,
+        plain_bytes: row.opt_int("plain_bytes")?,
+        stored_bytes: row.opt_int("stored_bytes")?,
+        checksum: row.opt_text("checksum")?,
+        wrapped_key: row.text("wrapped_key")?,
+        key_id: row.text("key_id")?,
+        codec: row.text("codec")?,
+        info: serde_json::from_str(&info).map_err(|_| corrupt("backup info", &info))?,
+        fault: row.opt_text("fault")?,
+        created: timestamp(row.int("created")?)?,
+        updated: timestamp(row.int("updated")?)?,
+    })
+}
+
+pub(crate) fn progress(row: &impl Columns) -> Result<coffer_model::Progress, MetaError> {
+    let count = |col: &str| -> Result<u64, MetaError> {
+        let v = row.int(col)?;
+        u64::try_from(v).map_err(|_| corrupt(col, v))
+    };
+    Ok(coffer_model::Progress {
+        phase: row.text("phase")?,
+        bytes_done: count("bytes_done")?,
+        bytes_total: row
+            .opt_int("bytes_total")?
+            .map(|v| u64::try_from(v).map_err(|_| corrupt("bytes_total", v)))
+            .transpose()?,
+        bytes_per_second: count("bytes_per_second")?,
+        stored_bytes: count("stored_bytes")?,
+    })
+}
+
+/// A byte count as stored (SQL integers are signed).
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -18,8 +18,10 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Schema migrations in order; `migrate` applies those not yet recorded.
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("../migrations/sqlite/0001_init.sql")),
+        (2, include_str!("../migrations/sqlite/0002_backups.sql")),
+    ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.
     const MIGRATION_LOCK: Option<&'static str> = None;

@@ -5,7 +5,10 @@
 //! dropped afterwards). A test whose server is unreachable fails and says how
 //! to start it.
 
+#[path = "scenarios/backups.rs"]
+mod backups;
 mod common;
+use backups::*;
 
 use coffer_meta::{open, MetaError, Store};
 use coffer_model::{
@@ -58,6 +61,9 @@ conformance!(
         record_heartbeat_updates_health,
         tasks_update_and_resume,
         concurrent_start_instance_task_has_one_winner,
+        start_backup_needs_an_active_instance,
+        backups_update_list_and_delete,
+        progress_set_get_clear,
     ],
     url: [concurrent_open_migrates_once]
 );

@@ -78,3 +78,7 @@ impl fmt::Display for ProjectId {
         self.0.fmt(f)
     }
 }
+uuid_id!(
+    /// A backup (one stored object; incrementals point at their parent).
+    BackupId
+);

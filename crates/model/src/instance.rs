@@ -15,16 +15,19 @@ pub enum InstanceStatus {
     Reboot,
     /// Being deleted.
     Shutdown,
+    /// A backup of it is running; it keeps serving.
+    Backup,
     /// A workflow failed; `fault` says why.
     Error,
 }
 
 impl InstanceStatus {
-    pub const ALL: [InstanceStatus; 5] = [
+    pub const ALL: [InstanceStatus; 6] = [
         InstanceStatus::Build,
         InstanceStatus::Active,
         InstanceStatus::Reboot,
         InstanceStatus::Shutdown,
+        InstanceStatus::Backup,
         InstanceStatus::Error,
     ];
 
@@ -34,6 +37,7 @@ impl InstanceStatus {
             InstanceStatus::Active => "ACTIVE",
             InstanceStatus::Reboot => "REBOOT",
             InstanceStatus::Shutdown => "SHUTDOWN",
+            InstanceStatus::Backup => "BACKUP",
             InstanceStatus::Error => "ERROR",
         }
     }

@@ -3,6 +3,7 @@
 //! instance records. Nothing here does I/O.
 
 mod agent_config;
+mod backup;
 mod datastore;
 mod flavor;
 mod ids;
@@ -11,9 +12,10 @@ mod task;
 mod validate;
 
 pub use agent_config::AgentConfig;
+pub use backup::{Backup, BackupStatus, BackupTaskPayload, Progress, RestorePlan};
 pub use datastore::{Datastore, DatastoreVersion};
 pub use flavor::Flavor;
-pub use ids::{DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId, TaskId};
+pub use ids::{BackupId, DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId, TaskId};
 pub use instance::{
     DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserInfo, UserSpec, UserUpdate,
     VolumeUsage,

@@ -8,6 +8,10 @@ pub enum TaskKind {
     CreateInstance,
     DeleteInstance,
     RestartInstance,
+    /// Take a backup of `instance_id` (payload: `BackupTaskPayload`).
+    CreateBackup,
+    /// Remove a backup and its incrementals (payload: `BackupTaskPayload`).
+    DeleteBackup,
 }
 
 /// Where a task is. `Pending` and `Running` are resumed after a crash.
@@ -51,6 +55,8 @@ impl TaskKind {
             TaskKind::CreateInstance => "create_instance",
             TaskKind::DeleteInstance => "delete_instance",
             TaskKind::RestartInstance => "restart_instance",
+            TaskKind::CreateBackup => "create_backup",
+            TaskKind::DeleteBackup => "delete_backup",
         }
     }
 
@@ -59,6 +65,8 @@ impl TaskKind {
             "create_instance" => TaskKind::CreateInstance,
             "delete_instance" => TaskKind::DeleteInstance,
             "restart_instance" => TaskKind::RestartInstance,
+            "create_backup" => TaskKind::CreateBackup,
+            "delete_backup" => TaskKind::DeleteBackup,
             _ => return None,
         })
     }
@@ -91,4 +99,7 @@ pub struct CreateInstancePayload {
     pub ram_mb: i64,
     pub databases: Vec<crate::DatabaseSpec>,
     pub users_sealed: Option<String>,
+    /// Restore this backup (and its parents) instead of starting empty.
+    #[serde(default)]
+    pub restore: Option<crate::RestorePlan>,
 }

@@ -5,8 +5,10 @@
 //! contracts. Implementations live in `coffer-datastores` (and later crates)
 //! and register under a name; configuration selects them.
 
+mod backup;
 mod datastore;
 mod registry;
 
+pub use backup::{BackupSource, BackupStrategy, RestoreSink, RestoreStrategy};
 pub use datastore::{DatastoreError, DatastoreManager, Health, InstanceContext};
 pub use registry::{Registry, UnknownStrategy};

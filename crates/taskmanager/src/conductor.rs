@@ -44,6 +44,30 @@ pub async fn run_conductor(
                     Err(e) => tracing::warn!(%instance_id, "recording heartbeat: {e}"),
                 }
             }
+            ConductorMessage::Progress {
+                instance_id,
+                backup_id,
+                progress,
+            } => {
+                if msg.from != agent_topic(instance_id) {
+                    tracing::warn!(from = %msg.from, %instance_id, "progress for another instance refused");
+                    continue;
+                }
+                let subject = match backup_id {
+                    None => instance_id.to_string(),
+                    // Only a backup of this very instance.
+                    Some(b) => match store.get_backup(b).await {
+                        Ok(backup) if backup.instance_id == instance_id => b.to_string(),
+                        _ => {
+                            tracing::warn!(from = %msg.from, backup = %b, "progress for a backup of another instance refused");
+                            continue;
+                        }
+                    },
+                };
+                if let Err(e) = store.set_progress(&subject, &progress).await {
+                    tracing::warn!(%subject, "recording progress: {e}");
+                }
+            }
         }
     }
 }

@@ -7,9 +7,11 @@
 //! from its last completed step (each step is idempotent) and removes
 //! servers that belong to no live instance.
 
+mod backups;
 mod conductor;
 mod manager;
 mod workflows;
 
+pub use backups::BackupSettings;
 pub use conductor::run_conductor;
 pub use manager::{TaskManager, TaskManagerConfig};

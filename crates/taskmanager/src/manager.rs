@@ -4,7 +4,7 @@ use coffer_bus::messages::TaskWakeup;
 use coffer_bus::{Bus, TASKMANAGER};
 use coffer_compute::ComputeDriver;
 use coffer_meta::Store;
-use coffer_model::{Fault, InstanceStatus, Task, TaskId, TaskState};
+use coffer_model::{Fault, InstanceStatus, Task, TaskId, TaskKind, TaskState};
 use coffer_secrets::Sealer;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -37,6 +37,7 @@ pub struct TaskManager {
     pub(crate) compute: Arc<dyn ComputeDriver>,
     pub(crate) sealer: Sealer,
     pub(crate) config: TaskManagerConfig,
+    pub(crate) backups: Option<Arc<crate::BackupSettings>>,
     running: Mutex<HashSet<TaskId>>,
 }
 
@@ -47,6 +48,7 @@ impl TaskManager {
         compute: Arc<dyn ComputeDriver>,
         sealer: Sealer,
         config: TaskManagerConfig,
+        backups: Option<Arc<crate::BackupSettings>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -54,6 +56,7 @@ impl TaskManager {
             compute,
             sealer,
             config,
+            backups,
             running: Mutex::new(HashSet::new()),
         })
     }
@@ -128,7 +131,7 @@ impl TaskManager {
         };
         for inst in instances
             .iter()
-            .filter(|i| matches!(i.status, InstanceStatus::Active))
+            .filter(|i| matches!(i.status, InstanceStatus::Active | InstanceStatus::Backup))
         {
             if let Err(e) = self.compute.ensure_running(inst.id).await {
                 tracing::warn!(instance = %inst.id, "agent supervision: {e}");
@@ -189,8 +192,9 @@ impl TaskManager {
             .await
     }
 
-    /// The workflow failed: the instance goes to ERROR with the reason and
-    /// its processes are stopped (files kept for inspection until delete).
+    /// The workflow failed. An instance workflow leaves the instance in
+    /// ERROR with the reason and its processes stopped (files kept for
+    /// inspection until delete); a backup workflow fails only the backup.
     async fn fail(&self, task: &Task, message: &str) {
         tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
         let _ = self
@@ -203,6 +207,11 @@ impl TaskManager {
                 Some(message),
             )
             .await;
+        match task.kind {
+            TaskKind::CreateBackup => return self.backup_failed(task, message).await,
+            TaskKind::DeleteBackup => return self.backup_delete_failed(task, message).await,
+            _ => {}
+        }
         let fault = Fault {
             message: message.to_string(),
             created: chrono::Utc::now(),

@@ -17,6 +17,8 @@ impl TaskManager {
             TaskKind::CreateInstance => self.create_instance(task).await,
             TaskKind::DeleteInstance => self.delete_instance(task).await,
             TaskKind::RestartInstance => self.restart_instance(task).await,
+            TaskKind::CreateBackup => self.create_backup(task).await,
+            TaskKind::DeleteBackup => self.delete_backup(task).await,
         }
     }
 
@@ -55,14 +57,30 @@ impl TaskManager {
                     serde_json::from_slice(&plain).context("initial users are unreadable")?
                 }
             };
-            let request = AgentRequest::Prepare {
-                databases: payload.databases.clone(),
-                users,
+            let status = match &payload.restore {
+                None => {
+                    let request = AgentRequest::Prepare {
+                        databases: payload.databases.clone(),
+                        users,
+                    };
+                    self.call_agent(instance.id, &request, self.config.prepare_timeout)
+                        .await
+                        .context("preparing the datastore")?
+                }
+                Some(plan) => {
+                    let order = self
+                        .restore_order(plan.backup_id, payload.databases.clone(), users)
+                        .await
+                        .context("restoring")?;
+                    let timeout = self.config.prepare_timeout + self.backup_settings()?.timeout;
+                    let reply = self
+                        .call_agent(instance.id, &AgentRequest::Restore(order), timeout)
+                        .await
+                        .context("restoring from backup");
+                    let _ = self.store.clear_progress(&instance.id.to_string()).await;
+                    reply?
+                }
             };
-            let status = self
-                .call_agent(instance.id, &request, self.config.prepare_timeout)
-                .await
-                .context("preparing the datastore")?;
             self.record_status(instance.id, status).await;
             self.step(task, "prepared").await?;
         }
@@ -125,7 +143,7 @@ impl TaskManager {
 
     /// Call the agent, waiting for it to connect first (a new or restarted
     /// agent needs a moment to reach the bus).
-    async fn call_agent(
+    pub(crate) async fn call_agent(
         &self,
         id: InstanceId,
         request: &AgentRequest,
@@ -142,6 +160,10 @@ impl TaskManager {
                         "the guest agent did not connect within {:?}",
                         self.config.agent_connect_timeout
                     )
+                }
+                // An agent's own error travels encoded: show its message.
+                Err(BusError::Remote(raw)) => {
+                    bail!("{}", coffer_bus::messages::AgentError::decode(&raw).message)
                 }
                 other => return Ok(other?),
             }

@@ -33,6 +33,14 @@ struct CreateInstance {
     #[serde(default)]
     users: Vec<UserRequest>,
     datastore: Option<DatastoreRequest>,
+    #[serde(rename = "restorePoint")]
+    restore_point: Option<RestorePoint>,
+}
+
+#[derive(Deserialize)]
+struct RestorePoint {
+    #[serde(rename = "backupRef")]
+    backup_ref: String,
 }
 
 #[derive(Deserialize)]
@@ -120,9 +128,28 @@ pub async fn create(
             }
             other => other.into(),
         })?;
-    let (ds_name, ds_version) = match &req.datastore {
+    let (mut ds_name, mut ds_version) = match &req.datastore {
         Some(d) => (d.kind.clone(), d.version.clone()),
         None => (None, None),
+    };
+    let restore = match &req.restore_point {
+        None => None,
+        Some(point) => {
+            let backup = restorable(&s, &project, &point.backup_ref, size).await?;
+            match &ds_name {
+                Some(name) if *name != backup.datastore => {
+                    return Err(ApiError::BadRequest(format!(
+                        "backup {} is of datastore {}, not {name}",
+                        backup.id, backup.datastore
+                    )))
+                }
+                _ => ds_name = Some(backup.datastore.clone()),
+            }
+            ds_version.get_or_insert_with(|| backup.datastore_version.clone());
+            Some(RestorePlan {
+                backup_id: backup.id,
+            })
+        }
     };
     let ds = find_datastore(
         &s,
@@ -186,6 +213,7 @@ pub async fn create(
         ram_mb: flavor.ram_mb,
         databases,
         users_sealed,
+        restore,
     };
 
     let now = chrono::Utc::now();
@@ -238,9 +266,36 @@ pub async fn create(
     ))
 }
 
+/// The backup `raw` names, if a new instance of `size_gb` can be restored
+/// from it: this project's, COMPLETED, and not larger than the volume.
+async fn restorable(
+    s: &ApiState,
+    project: &str,
+    raw: &str,
+    size_gb: i64,
+) -> Result<Backup, ApiError> {
+    let backup = super::backups::find(s, project, raw).await.map_err(|_| {
+        ApiError::BadRequest(format!("backup {raw} to restore from could not be found"))
+    })?;
+    if backup.status != BackupStatus::Completed {
+        return Err(ApiError::BadRequest(format!(
+            "backup {} is {}; only a COMPLETED backup can be restored",
+            backup.id, backup.status
+        )));
+    }
+    let needed = backup.plain_bytes.unwrap_or(0);
+    if needed > size_gb.saturating_mul(1 << 30) {
+        return Err(ApiError::BadRequest(format!(
+            "backup {} holds {needed} bytes, more than the {size_gb} GB volume",
+            backup.id
+        )));
+    }
+    Ok(backup)
+}
+
 /// Tell the task manager a task is ready. Losing this is harmless: the task
 /// manager also polls for pending tasks.
-async fn wake(s: &ApiState, task_id: TaskId) {
+pub(crate) async fn wake(s: &ApiState, task_id: TaskId) {
     let body = serde_json::to_value(TaskWakeup { task_id }).unwrap_or_default();
     if let Err(e) = s.bus.cast(TASKMANAGER, body).await {
         tracing::debug!("task manager not woken ({e}); it will find the task by polling");
@@ -264,9 +319,13 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let i = find(&s, &project, &raw).await?;
-    Ok(Json(
-        json!({ "instance": views::instance(&base_url(&headers), &i, true, s.config.agent_silence) }),
-    ))
+    let mut view = views::instance(&base_url(&headers), &i, true, s.config.agent_silence);
+    if i.status == InstanceStatus::Build {
+        if let Some(p) = s.store.get_progress(&i.id.to_string()).await? {
+            view["progress"] = views::progress_view(&p);
+        }
+    }
+    Ok(Json(json!({ "instance": view })))
 }
 
 pub async fn list(

@@ -2,6 +2,7 @@
 //! checks both lists agree).
 
 mod agent_call;
+mod backups;
 mod databases;
 mod datastores;
 mod flavors;
@@ -80,6 +81,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1.0/{project_id}/instances/{instance_id}/root"),
     ("post", "/v1.0/{project_id}/instances/{instance_id}/root"),
     ("delete", "/v1.0/{project_id}/instances/{instance_id}/root"),
+    ("get", "/v1.0/{project_id}/instances/{instance_id}/backups"),
+    ("get", "/v1.0/{project_id}/backups"),
+    ("post", "/v1.0/{project_id}/backups"),
+    ("get", "/v1.0/{project_id}/backups/{backup_id}"),
+    ("delete", "/v1.0/{project_id}/backups/{backup_id}"),
 ];
 
 pub fn router() -> Router<ApiState> {
@@ -137,6 +143,15 @@ pub fn router() -> Router<ApiState> {
         .route(
             "/instances/{instance_id}/root",
             get(root::show).post(root::enable).delete(root::disable),
+        )
+        .route(
+            "/instances/{instance_id}/backups",
+            get(backups::list_of_instance),
+        )
+        .route("/backups", get(backups::list).post(backups::create))
+        .route(
+            "/backups/{backup_id}",
+            get(backups::show).delete(backups::delete),
         );
     Router::new()
         .route("/", get(versions::versions))

@@ -1,7 +1,7 @@
 //! `coffer instance ...`.
 
 use super::output::{cell, field, print_list, print_one};
-use super::Connection;
+use super::{progress, Connection};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use coffer_client::Client;
@@ -32,6 +32,9 @@ pub enum InstanceCommand {
         /// A user as NAME:PASSWORD, with access to every --database (repeatable).
         #[arg(long = "user")]
         users: Vec<String>,
+        /// Restore this backup (name or id) into the new instance.
+        #[arg(long)]
+        backup: Option<String>,
         /// Wait until the instance is ACTIVE or ERROR, showing progress.
         #[arg(long)]
         wait: bool,
@@ -109,6 +112,7 @@ async fn wait_for(client: &Client, id: &str, gone_ok: bool) -> anyhow::Result<Op
     let start = Instant::now();
     let mut last = String::new();
     let mut err = std::io::stderr();
+    let mut drawn = false;
     loop {
         let inst = match client.show_instance(id).await {
             Ok(i) => i,
@@ -119,8 +123,15 @@ async fn wait_for(client: &Client, id: &str, gone_ok: bool) -> anyhow::Result<Op
             Err(e) => return Err(e.into()),
         };
         let status = cell(&inst["status"]);
+        if let Some(line) = inst.get("progress").and_then(progress::line) {
+            progress::draw(&line);
+            drawn = true;
+        } else if drawn {
+            progress::finish();
+            drawn = false;
+        }
         let now = format!("{status} (datastore: {})", cell(&inst["operating_status"]));
-        if now != last {
+        if now != last && !drawn {
             let _ = writeln!(err, "[{:>6.1}s] {now}", start.elapsed().as_secs_f64());
             last = now;
         }
@@ -155,6 +166,7 @@ impl InstanceCommand {
                 size,
                 databases,
                 users,
+                backup,
                 wait,
             } => {
                 let flavor_ref = flavor_id(&client, &flavor).await?;
@@ -170,6 +182,10 @@ impl InstanceCommand {
                 if datastore.is_some() || datastore_version.is_some() {
                     body["instance"]["datastore"] =
                         json!({"type": datastore, "version": datastore_version});
+                }
+                if let Some(b) = backup {
+                    body["instance"]["restorePoint"] =
+                        json!({"backupRef": client.resolve_backup(&b).await?});
                 }
                 let mut inst = client.create_instance(&body).await?;
                 if wait {

@@ -1,8 +1,10 @@
 //! Client commands: talk to a running Coffer over its HTTP API.
 
 mod accounts;
+mod backup;
 mod instance;
 mod output;
+mod progress;
 mod simple;
 
 use clap::{Args, Subcommand};
@@ -52,6 +54,13 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Back up instances; list, show and delete backups.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Datastores on offer.
     Datastore {
         #[command(subcommand)]
@@ -93,6 +102,7 @@ impl ClientCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             ClientCommand::Instance { command, conn } => command.run(&conn).await,
+            ClientCommand::Backup { command, conn } => command.run(&conn).await,
             ClientCommand::Datastore { command, conn } => command.run(&conn).await,
             ClientCommand::Flavor { command, conn } => command.run(&conn).await,
             ClientCommand::Database { command, conn } => command.run(&conn).await,

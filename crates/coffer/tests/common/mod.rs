@@ -71,6 +71,12 @@ impl Coffer {
         c
     }
 
+    /// Set (or replace) an environment variable for the next `start`.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn state_dir(&self) -> &Path {
         self.dir.path()
     }

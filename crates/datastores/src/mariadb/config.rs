@@ -94,9 +94,35 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
     Ok(out)
 }
 
+/// Write the instance's `my.cnf` (and the server's tmpdir). With
+/// `init_file`, the server runs that SQL file at its next start: a
+/// restore's first start re-keys the admin account that way, before any
+/// client can connect; the next `write` without it takes it out again.
+pub fn write(
+    ctx: &InstanceContext,
+    paths: &Paths,
+    init_file: Option<&std::path::Path>,
+) -> Result<(), DatastoreError> {
+    paths.check_socket()?;
+    let mut text = render(ctx, paths)?;
+    if let Some(file) = init_file {
+        text.push_str(&format!(
+            "# Only for the first start after a restore.
+init-file = {}
+",
+            path_value(file)?
+        ));
+    }
+    std::fs::create_dir_all(&ctx.conf_dir)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", ctx.conf_dir.display()))?;
+    crate::files::ensure_private_dir(&paths.tmp_dir)?;
+    crate::files::write_atomic(&paths.config, text.as_bytes(), 0o644)?;
+    Ok(())
+}
+
 /// A path as an option value. The option file has no quoting that every
 /// tool reads alike, so paths that would need it are refused.
-fn path_value(path: &std::path::Path) -> Result<String, DatastoreError> {
+pub fn path_value(path: &std::path::Path) -> Result<String, DatastoreError> {
     let s = path.to_str().ok_or_else(|| bad_path(path))?;
     if s.is_empty() || s.trim() != s || s.chars().any(|c| c.is_control() || "#;\"'\\".contains(c)) {
         return Err(bad_path(path));
@@ -176,6 +202,22 @@ mod tests {
         assert_eq!(tiny.buffer_pool_mb, 8);
         assert_eq!(tiny.max_connections, 20);
         assert_eq!(Memory::for_ram(-5), tiny);
+    }
+
+    #[test]
+    fn init_file_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = ctx(512);
+        c.conf_dir = dir.path().join("conf");
+        c.run_dir = dir.path().join("run");
+        let p = Paths::new(&c);
+        write(&c, &p, Some(std::path::Path::new("/srv/s/rekey.sql"))).unwrap();
+        let cnf = std::fs::read_to_string(&p.config).unwrap();
+        assert!(cnf.ends_with("\ninit-file = /srv/s/rekey.sql\n"), "{cnf}");
+        write(&c, &p, None).unwrap();
+        let cnf = std::fs::read_to_string(&p.config).unwrap();
+        assert!(!cnf.contains("init-file"), "{cnf}");
+        assert!(p.tmp_dir.is_dir());
     }
 
     #[test]

@@ -5,14 +5,26 @@
 //! on the host gets in); the agent's own account `os_admin@localhost` has a
 //! generated password stored in `secret_dir`. Tenant users are
 //! `'name'@'host'` with passwords and privileges on their databases only.
+//!
+//! Backups: `mariabackup` (physical, full and incremental; `backup.rs`,
+//! `restore.rs`) and `mariadb-dump` (logical, full; `dump.rs`). A restore
+//! ends in `rekey.rs`, which gives `os_admin` this instance's own password.
 
 mod accounts;
 mod admin;
+mod backup;
 pub mod config;
+mod dump;
 mod init;
 mod paths;
+mod rekey;
+mod restore;
 mod server;
 pub mod sql;
+mod tool_auth;
+
+pub use backup::{MariaBackup, MARIABACKUP};
+pub use dump::{MariaDbDump, MARIADB_DUMP};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
@@ -43,14 +55,7 @@ impl DatastoreManager for MariaDb {
     }
 
     async fn render_config(&self, ctx: &InstanceContext) -> Result<(), DatastoreError> {
-        let paths = Paths::new(ctx);
-        paths.check_socket()?;
-        let text = config::render(ctx, &paths)?;
-        std::fs::create_dir_all(&ctx.conf_dir)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", ctx.conf_dir.display()))?;
-        crate::files::ensure_private_dir(&paths.tmp_dir)?;
-        crate::files::write_atomic(&paths.config, text.as_bytes(), 0o644)?;
-        Ok(())
+        config::write(ctx, &Paths::new(ctx), None)
     }
 
     async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {

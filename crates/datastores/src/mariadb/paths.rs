@@ -29,6 +29,9 @@ pub struct Paths {
     pub password: PathBuf,
     /// `secret_dir/init.sql` (0600), present only while install-db runs.
     pub init_sql: PathBuf,
+    /// `secret_dir/rekey.sql` (0600): the server's init file at the first
+    /// start after a restore, present only during that start.
+    pub rekey_sql: PathBuf,
 }
 
 impl Paths {
@@ -44,6 +47,7 @@ impl Paths {
             marker: ctx.data_dir.join(".coffer-initialized"),
             password: ctx.secret_dir.join("os_admin.password"),
             init_sql: ctx.secret_dir.join("init.sql"),
+            rekey_sql: ctx.secret_dir.join("rekey.sql"),
         }
     }
 

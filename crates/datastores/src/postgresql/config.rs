@@ -52,6 +52,13 @@ maintenance_work_mem = {{maintenance_work_mem}}MB
 max_wal_size = {{max_wal}}MB
 min_wal_size = {{min_wal}}MB
 
+# Backups: pg_basebackup is a replication client, and with `-X fetch`
+# (the only WAL mode it has when streaming a tar to stdout) it collects the
+# backup's WAL at the end, which must not have been recycled meanwhile.
+wal_level = replica
+max_wal_senders = 10
+wal_keep_size = {{min_wal}}MB
+
 # Read-only switch (set_read_only); written with `off` by render_config
 # when missing.
 include_if_exists = '{{read_only}}'
@@ -226,6 +233,9 @@ pub(super) mod tests {
             "maintenance_work_mem = 32MB",
             "max_wal_size = 128MB",
             "min_wal_size = 32MB",
+            "wal_level = replica",
+            "max_wal_senders = 10",
+            "wal_keep_size = 32MB",
         ] {
             assert!(
                 small.lines().any(|l| l == line),

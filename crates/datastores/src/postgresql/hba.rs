@@ -16,8 +16,12 @@ pub fn render(ip: Ipv4Addr, root_enabled: bool) -> String {
         "# Written by Coffer; local edits are overwritten.\n\
          # TYPE  DATABASE  USER  ADDRESS  METHOD\n\
          local   all  all  scram-sha-256\n\
-         # The agent's own role: unix socket only.\n",
+         # The agent's own role: unix socket only; pg_basebackup needs a\n\
+         # replication connection (`all` does not cover those).\n",
     );
+    out.push_str(&format!(
+        "local   replication  {ADMIN_USER}  scram-sha-256\n"
+    ));
     let refuse = |out: &mut String, user: &str| {
         for net in ["0.0.0.0/0", "::/0"] {
             out.push_str(&format!("host    all  {user}  {net}  reject\n"));
@@ -45,6 +49,20 @@ pub fn render(ip: Ipv4Addr, root_enabled: bool) -> String {
     out
 }
 
+/// The `pg_hba.conf` of a restored server's first start: the agent's role
+/// may log in over the unix socket without a password, so that it can set
+/// this instance's own (the restored catalog holds the source's). The
+/// socket directory and the socket are 0700, owned by `postgres`: only
+/// root and `postgres` on the host, who can read the data directory
+/// anyway, can connect. Everything else is as `render` makes it.
+pub fn render_for_rekey(ip: Ipv4Addr) -> String {
+    format!(
+        "# Only while a restore sets the admin password (first match wins).\n\
+         local   all  {ADMIN_USER}  trust\n{}",
+        render(ip, false)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +81,7 @@ mod tests {
             r,
             vec![
                 "local all all scram-sha-256",
+                "local replication os_admin scram-sha-256",
                 "host all os_admin 0.0.0.0/0 reject",
                 "host all os_admin ::/0 reject",
                 "host all postgres 0.0.0.0/0 reject",
@@ -78,6 +97,15 @@ mod tests {
         assert!(!r.iter().any(|l| l.contains("postgres")), "{r:?}");
         assert!(r.contains(&"host all os_admin 0.0.0.0/0 reject".to_string()));
         assert_eq!(r.last().unwrap(), "host all all 127.0.0.0/8 scram-sha-256");
+    }
+
+    #[test]
+    fn rekey_trusts_only_the_agent_on_the_socket() {
+        let ip = Ipv4Addr::new(127, 10, 0, 3);
+        let r = rules(&render_for_rekey(ip));
+        assert_eq!(r[0], "local all os_admin trust");
+        assert_eq!(r[1..], rules(&render(ip, false))[..]);
+        assert_eq!(r.iter().filter(|l| l.ends_with("trust")).count(), 1);
     }
 
     #[test]

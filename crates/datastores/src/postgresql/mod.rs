@@ -8,9 +8,12 @@
 //! Tenant users are LOGIN roles (not per host: their host is always `%`)
 //! with privileges on their databases only; PUBLIC may not connect to a
 //! tenant database.
+//!
+//! Backups: `pg_basebackup` (physical, full; `backup.rs`, `restore.rs`).
 
 mod access;
 mod admin;
+mod backup;
 pub mod config;
 mod databases;
 mod hba;
@@ -18,10 +21,13 @@ mod init;
 mod names;
 mod os_user;
 mod paths;
+mod restore;
 mod root;
 mod server;
 pub mod sql;
 mod users;
+
+pub use backup::{PgBaseBackup, PG_BASEBACKUP};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};

@@ -2,7 +2,7 @@
 //! instance starts with.
 
 use super::admin::ADMIN_USER;
-use super::paths::Paths;
+use super::paths::{Paths, RDB_FILE};
 use coffer_strategy::{DatastoreError, InstanceContext};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -33,6 +33,7 @@ pub fn maxmemory_mb(ram_mb: i64) -> i64 {
 /// The `redis.conf` for this instance. Users are not here but in the ACL
 /// file, which the server rewrites itself (`ACL SAVE`).
 pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreError> {
+    let restoring = paths.rdb_restore_marker.exists();
     Ok(format!(
         "# Written by Coffer before every start; local edits are overwritten.\n\
          bind {ip}\n\
@@ -54,9 +55,11 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
          maxmemory {maxmem}mb\n\
          maxmemory-policy noeviction\n\
          # Durability: append-only file, fsync once a second, plus snapshots.\n\
-         appendonly yes\n\
+         {aof_comment}\
+         appendonly {appendonly}\n\
          appendfsync everysec\n\
-         save 3600 1 300 100 60 10000\n",
+         save 3600 1 300 100 60 10000\n\
+         dbfilename {rdb_file}\n",
         ip = ctx.ip,
         port = ctx.port,
         socket = path_value(&paths.socket)?,
@@ -66,6 +69,13 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
         acl = path_value(&paths.acl)?,
         ram = ctx.ram_mb,
         maxmem = maxmemory_mb(ctx.ram_mb),
+        aof_comment = if restoring {
+            "# Off until the restored RDB is rewritten as the AOF.\n"
+        } else {
+            ""
+        },
+        appendonly = if restoring { "no" } else { "yes" },
+        rdb_file = RDB_FILE,
     ))
 }
 
@@ -131,6 +141,7 @@ mod tests {
             "appendonly yes",
             "appendfsync everysec",
             "save 3600 1 300 100 60 10000",
+            "dbfilename dump.rdb",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -140,6 +151,21 @@ mod tests {
         // No password of any kind in the config: users live in the ACL file.
         assert!(!text.contains("requirepass") && !text.contains("masterauth"));
         assert!(!text.contains('>') && !text.contains("user "), "{text}");
+    }
+
+    #[test]
+    fn a_restored_rdb_starts_without_aof() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_str().unwrap();
+        let c = ctx(base, 512);
+        let p = Paths::new(&c);
+        std::fs::create_dir_all(&c.data_dir).unwrap();
+        std::fs::write(&p.rdb_restore_marker, b"").unwrap();
+        let text = render(&c, &p).unwrap();
+        assert!(text.lines().any(|l| l == "appendonly no"), "{text}");
+        std::fs::remove_file(&p.rdb_restore_marker).unwrap();
+        let text = render(&c, &p).unwrap();
+        assert!(text.lines().any(|l| l == "appendonly yes"), "{text}");
     }
 
     #[test]

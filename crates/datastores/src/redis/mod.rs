@@ -7,15 +7,21 @@
 //! followed by `ACL SAVE`. Tenant users may use every key and channel but no
 //! `@dangerous` command; `root` (when enabled) may do everything. Redis has
 //! no databases in Trove's sense: those requests are "not supported".
+//!
+//! Backups: `redis-rdb` (an RDB snapshot, full; `backup.rs`, `restore.rs`).
 
 mod accounts;
 mod acl;
 mod admin;
+mod backup;
 mod config;
 mod init;
 mod paths;
 mod resp;
+mod restore;
 mod server;
+
+pub use backup::{RedisRdb, REDIS_RDB};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// Longest unix socket path the kernel accepts (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
+/// The RDB file's name in the data directory (`dbfilename`).
+pub const RDB_FILE: &str = "dump.rdb";
+
 /// The files of one instance, all under the context's directories.
 #[derive(Clone, Debug)]
 pub struct Paths {
@@ -30,6 +33,13 @@ pub struct Paths {
     pub console_log: PathBuf,
     /// `data_dir/.coffer-initialized`, written when `initialize` is done.
     pub marker: PathBuf,
+    /// `data_dir/dump.rdb` (`dbfilename`): the server's RDB snapshot.
+    pub rdb: PathBuf,
+    /// `data_dir/.coffer-rdb-restore`: present while a restored RDB waits
+    /// to be turned into the append-only file. `render` writes
+    /// `appendonly no` meanwhile: with `appendonly yes` and no AOF yet,
+    /// the server would start empty and ignore the RDB.
+    pub rdb_restore_marker: PathBuf,
     /// `secret_dir/os_admin.password` (0600).
     pub password: PathBuf,
 }
@@ -46,6 +56,8 @@ impl Paths {
             log: ctx.log_dir.join("redis.log"),
             console_log: ctx.log_dir.join("console.log"),
             marker: ctx.data_dir.join(".coffer-initialized"),
+            rdb: ctx.data_dir.join(RDB_FILE),
+            rdb_restore_marker: ctx.data_dir.join(".coffer-rdb-restore"),
             password: ctx.secret_dir.join("os_admin.password"),
         }
     }

@@ -1,0 +1,120 @@
+//! Backup direction: plain stream -> chunks -> compressed, sealed frames,
+//! hashed and written in order.
+//!
+//! Two loops run concurrently in the caller's task: one reads chunks and
+//! submits them to the workers (`workers.rs`), the other takes the sealed
+//! frames in order, hashes and writes them. Reading, the CPU work and
+//! writing all overlap, and the bounded queue between them keeps memory at
+//! a few chunks however long the stream is.
+
+use crate::format::{Header, HEADER_LEN};
+use crate::read::append_up_to;
+use crate::seal::{Sealed, Sealer};
+use crate::{workers, DataKey, EncodeOptions, PipelineError, Progress, Summary};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// Encode `reader` to `writer`: the whole object, then flush and shutdown.
+///
+/// Errors: `Source` when reading fails (the backup tool died), `Sink` when
+/// writing fails (the io error's text is in the message), `InvalidOptions`
+/// for options that cannot work. On any error the writer is left as it is,
+/// neither flushed nor shut down, so an upload that finishes on shutdown is
+/// not completed with a partial object: the caller aborts it.
+pub async fn encode<R, W>(
+    mut reader: R,
+    mut writer: W,
+    key: &DataKey,
+    opts: &EncodeOptions,
+    progress: &Progress,
+) -> Result<Summary, PipelineError>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    opts.validate()?;
+    let mut nonce_prefix = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut nonce_prefix);
+    let header = Header {
+        codec: opts.codec.kind(),
+        chunk_size: opts.chunk_size,
+        nonce_prefix,
+    };
+    let header_bytes = header.to_bytes();
+    let sealer = Arc::new(Sealer::for_encode(
+        key,
+        &header,
+        opts.codec,
+        workers::buffers_in_use(opts.parallelism),
+    ));
+    let (submitter, mut results) = workers::ordered::<Sealed>(opts.parallelism);
+    let chunk_size = opts.chunk_size;
+
+    // The reader's own handle: `sealer` stays with the writer.
+    let reader_sealer = sealer.clone();
+    let read = async move {
+        let sealer = reader_sealer;
+        let mut index: u32 = 0;
+        loop {
+            // Room before the chunk for the frame prefix and after it for
+            // the tag: a chunk that is stored as it is gets sealed in place.
+            let mut buf = sealer.chunk_buffer();
+            let len = append_up_to(&mut reader, &mut buf, chunk_size).await?;
+            // A short chunk is the last. A stream that ends on a chunk
+            // boundary ends with an empty final chunk.
+            let is_final = len < chunk_size;
+            let s = sealer.clone();
+            if !submitter.submit(move || s.seal(index, is_final, buf)).await || is_final {
+                return Ok(());
+            }
+            index = index.checked_add(1).ok_or_else(|| {
+                PipelineError::InvalidOptions(format!(
+                    "the stream is longer than 2^32 chunks of {chunk_size} bytes: use larger chunks"
+                ))
+            })?;
+        }
+    };
+
+    let write = async {
+        let mut hasher = Sha256::new();
+        write_hashed(&mut writer, &header_bytes, &mut hasher).await?;
+        progress.add(0, HEADER_LEN as u64);
+        let (mut plain, mut stored) = (0u64, HEADER_LEN as u64);
+        while let Some(sealed) = results.next().await {
+            let sealed = sealed?;
+            write_hashed(&mut writer, &sealed.frame, &mut hasher).await?;
+            plain += sealed.plain_len as u64;
+            stored += sealed.frame.len() as u64;
+            progress.add(sealed.plain_len as u64, sealed.frame.len() as u64);
+            sealer.buffers.give(sealed.frame);
+            if sealed.is_final {
+                return Ok((plain, stored, hasher));
+            }
+        }
+        // The reader stops early only with an error, which `try_join`
+        // reports before this.
+        Err(PipelineError::Worker(
+            "the chunk reader stopped before the final chunk".into(),
+        ))
+    };
+
+    let ((), (plain_bytes, stored_bytes, hasher)) = tokio::try_join!(read, write)?;
+    writer.flush().await.map_err(PipelineError::Sink)?;
+    writer.shutdown().await.map_err(PipelineError::Sink)?;
+    Ok(Summary {
+        plain_bytes,
+        stored_bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+async fn write_hashed<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+    hasher: &mut Sha256,
+) -> Result<(), PipelineError> {
+    hasher.update(bytes);
+    writer.write_all(bytes).await.map_err(PipelineError::Sink)
+}
