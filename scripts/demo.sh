@@ -2,8 +2,10 @@
 # The main job on embedded defaults: start Coffer (SQLite metadata,
 # in-process bus, local-process compute), walk a tenant through creating a
 # MariaDB instance, writing and reading data with the stock mariadb client,
-# restarting it, and deleting it; then the same for PostgreSQL (psql) and
-# Redis (redis-cli). Leaves nothing running.
+# restarting it, backing it up (full, then incremental), restoring the
+# incremental into a new instance and reading every row back there, and
+# deleting it all; then PostgreSQL (psql) and Redis (redis-cli). Leaves
+# nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,8 +60,24 @@ echo "== the same through the Trove-compatible REST API"
 curl -sf -H 'X-Auth-Token: demo' "$COFFER_ENDPOINT/v1.0/demo/instances" \
   | python3 -c 'import json,sys; i=json.load(sys.stdin)["instances"][0]; print(json.dumps({k: i[k] for k in ("id","name","status","operating_status","ip","datastore","volume")}, indent=2))'
 
-echo "== delete"
+echo "== back up (full), write more, back up (incremental)"
+"$coffer" backup create nightly --instance db1 --description "full" --wait
+mariadb --no-defaults -h "$ip" -u app -psecret app -e \
+  "INSERT INTO greetings VALUES (2, 'written after the full backup')"
+"$coffer" backup create hourly --instance db1 --incremental --wait
+"$coffer" backup list --instance db1
+
+echo "== restore the incremental into a new instance and read every row there"
+"$coffer" instance create db1-copy --flavor small --size 1 --backup hourly --wait >/dev/null
+copy_ip=$("$coffer" instance show db1-copy -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ip"][0])')
+got=$(mariadb --no-defaults -h "$copy_ip" -u app -psecret app -N -e "SELECT GROUP_CONCAT(msg ORDER BY id SEPARATOR ' | ') FROM greetings")
+[ "$got" = "hello from coffer | written after the full backup" ] || { echo "restored: '$got'"; exit 1; }
+echo "   read back from the restored copy at $copy_ip: $got"
+
+echo "== delete (the backups go with 'backup delete': the full one takes its incremental along)"
+"$coffer" instance delete db1-copy --wait
 "$coffer" instance delete db1 --wait
+"$coffer" backup delete nightly --wait
 
 echo "== PostgreSQL: create, write and read with psql, delete"
 "$coffer" instance create pg1 --datastore postgresql --flavor small --size 1 \

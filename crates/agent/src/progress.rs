@@ -1,4 +1,4 @@
-//! Progress of a backup or restore, sent to the conductor once a second.
+//! Progress of a backup or restore, sent to the conductor twice a second.
 
 use crate::handler::Agent;
 use coffer_bus::messages::ConductorMessage;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const EVERY: Duration = Duration::from_secs(1);
+const EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) struct Reporter {
     stop: CancellationToken,

@@ -138,28 +138,42 @@ fn storage_full_fails_the_backup_and_nothing_else() {
 
 #[test]
 fn coffer_killed_mid_backup_never_leaves_a_false_completed() {
-    let mut c = Coffer::up();
+    // gzip at level 9 on incompressible rows: a backup slow enough to be
+    // seen running (and killed) on any machine.
+    let mut c = Coffer::start_roles(&["up"], &[("COFFER__BACKUP__CODEC", "gzip:9")]);
     let (src, ip) = loaded(&c, "src", 48);
     let id = start_backup(&c, &src, "interrupted", false);
-    // Kill coffer as soon as the backup is running.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // While it runs: the instance shows BACKUP and the backup its progress.
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, v) = c.http("GET", &format!("/backups/{id}"), None);
-        let status = v["backup"]["status"].as_str().unwrap_or("").to_string();
-        if status != "NEW" {
-            eprintln!("killing coffer while the backup is {status}");
+        let b = &v["backup"];
+        let done = b["progress"]["bytes_done"].as_u64().unwrap_or(0);
+        if b["status"] == "BUILDING" && done > 0 {
+            assert!(
+                b["progress"]["bytes_per_second"].as_u64().unwrap() > 0,
+                "{b}"
+            );
+            let (_, i) = c.http("GET", &format!("/instances/{src}"), None);
+            assert_eq!(i["instance"]["status"], "BACKUP", "{i}");
+            eprintln!("killing coffer {done} bytes into the backup");
             break;
         }
+        assert_ne!(
+            b["status"], "COMPLETED",
+            "the backup ended before it was seen running"
+        );
         assert!(
             Instant::now() < deadline,
-            "backup never started\n{}",
+            "backup never showed progress\n{}",
             c.log()
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(50));
     }
     c.kill9();
     c.start();
-    let b = wait_backup(&c, &id, Duration::from_secs(180));
+    let b = wait_backup(&c, &id, Duration::from_secs(300));
+    eprintln!("after the restart the backup is {}", b["status"]);
     let inst = c.wait_status(&src, &["ACTIVE", "ERROR"], Duration::from_secs(30));
     assert_eq!(inst["status"], "ACTIVE", "{inst}");
     match b["status"].as_str().unwrap() {

@@ -184,3 +184,25 @@ fn backup_requests_are_checked() {
     let (code, v) = c.http("POST", "/instances", Some(&body));
     assert_eq!(code, 400, "{v}");
 }
+
+#[test]
+fn mariadb_logical_dump_strategy_restores() {
+    let c = Coffer::start_roles(
+        &["up"],
+        &[(
+            "COFFER__DATASTORES__MARIADB__BACKUP_STRATEGY",
+            "mariadb-dump",
+        )],
+    );
+    let (src, ip) = active(&c, "logical", "mariadb", None);
+    let sql = |q: &str| client("mariadb", &ip, "app", PW, "app", q).unwrap();
+    sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64))");
+    sql("INSERT INTO t SELECT seq, CONCAT('row-', seq) FROM seq_1_to_700");
+    let b = backup(&c, &src, "dump", false);
+    // A logical dump takes no incrementals.
+    let body =
+        format!(r#"{{"backup": {{"name": "i", "instance": "{src}", "incremental": true}}}}"#);
+    assert_eq!(c.http("POST", "/backups", Some(&body)).0, 400);
+    let (_, rip) = active(&c, "logical-restored", "mariadb", b["id"].as_str());
+    assert_eq!(count("mariadb", &rip, "SELECT COUNT(*) FROM t"), "700");
+}
