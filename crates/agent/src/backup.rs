@@ -16,6 +16,9 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Finished backup runs remembered (to answer a repeated request).
+const KEEP_FINISHED: usize = 16;
+
 /// A backup run shared by everyone who asks for it.
 pub(crate) type BackupRun = Shared<BoxFuture<'static, Result<BackupReport, String>>>;
 
@@ -27,6 +30,10 @@ impl Agent {
     ) -> anyhow::Result<BackupReport> {
         let run = {
             let mut runs = self.backups.lock().expect("backup runs lock");
+            // Finished runs are kept to answer a repeated request; a few suffice.
+            if runs.len() >= KEEP_FINISHED {
+                runs.retain(|id, run| *id == order.backup_id || run.peek().is_none());
+            }
             runs.entry(order.backup_id)
                 .or_insert_with(|| {
                     let agent = self.clone();
