@@ -216,3 +216,35 @@ fn storage_cut_mid_backup_fails_it_cleanly() {
     // No object (complete or partial) is listed under the bucket.
     assert!(swift_list(&bucket).is_empty(), "{:?}", swift_list(&bucket));
 }
+
+#[test]
+fn postgresql_and_redis_full_on_swift() {
+    swift_up();
+    let container = unique("coffer-swift-pr");
+    let c = coffer_with_storage(&format!(
+        r#"{{ kind = "swift", auth_url = "http://{SWIFT}/auth/v1.0", user = "test:tester", key = "testing", container = "{container}" }}"#
+    ));
+    let (pg, pg_ip) = active(&c, "pg", "postgresql", None);
+    let psql = |ip: &str, q: &str| client("postgresql", ip, "app", PW, "app", q).unwrap();
+    psql(
+        &pg_ip,
+        "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 2500) g",
+    );
+    let (rd, rd_ip) = active(&c, "rd", "redis", None);
+    client("redis", &rd_ip, "app", PW, "", "SET answer 42").unwrap();
+
+    let pg_backup = backup(&c, &pg, "pg-full", false);
+    let rd_backup = backup(&c, &rd, "rd-full", false);
+    assert_eq!(
+        swift_list(&container).len(),
+        2,
+        "{:?}",
+        swift_list(&container)
+    );
+
+    let (_, pg2) = active(&c, "pg2", "postgresql", pg_backup["id"].as_str());
+    assert_eq!(psql(&pg2, "SELECT COUNT(*) FROM t").trim(), "2500");
+    let (_, rd2) = active(&c, "rd2", "redis", rd_backup["id"].as_str());
+    let got = client("redis", &rd2, "app", PW, "", "GET answer").unwrap();
+    assert_eq!(got.trim(), "42");
+}
