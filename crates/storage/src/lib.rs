@@ -36,7 +36,17 @@ const SEGMENTS: &str = ".segments/";
 pub struct Storage {
     op: Operator,
     place: String,
+    /// Upload part size and parts in flight: object stores want big parts
+    /// sent concurrently; a local disk gains nothing from either, and
+    /// every part in flight is memory.
+    part: usize,
+    concurrent: usize,
 }
+
+/// Object stores: S3's smallest part is 5 MiB.
+const REMOTE_PART: usize = 8 << 20;
+const REMOTE_CONCURRENT: usize = 2;
+const LOCAL_PART: usize = 2 << 20;
 
 impl Storage {
     /// Connect: log in (Swift), make sure the container or directory exists
@@ -81,9 +91,15 @@ impl Storage {
                 .await?
             }
         };
+        let (part, concurrent) = match config {
+            StorageConfig::Fs { .. } => (LOCAL_PART, 1),
+            _ => (REMOTE_PART, REMOTE_CONCURRENT),
+        };
         Ok(Storage {
             op,
             place: config.describe(),
+            part,
+            concurrent,
         })
     }
 
@@ -97,11 +113,11 @@ impl Storage {
         let w = self
             .op
             .writer_with(key)
-            .chunk(writer::PART)
-            .concurrent(writer::CONCURRENT)
+            // ObjectWriter hands over whole parts already: no second buffer.
+            .concurrent(self.concurrent)
             .await
             .map_err(|e| StorageError::from_dal(e, key))?;
-        Ok(ObjectWriter::new(w, key))
+        Ok(ObjectWriter::new(w, key, self.part))
     }
 
     /// Stream `key` from the start, reading ahead a few chunks.

@@ -1,8 +1,8 @@
 //! `ObjectWriter`: an upload as a tokio `AsyncWrite`.
 //!
-//! Bytes are gathered into parts of `PART` bytes; a full part is handed to
-//! OpenDAL's writer (which uploads several parts at once) while the next one
-//! fills. The object exists under its key only after `shutdown` completes;
+//! Bytes are gathered into parts (a few MiB: the backend decides); a full
+//! part is handed to OpenDAL's writer (which uploads several parts at once
+//! to an object store) while the next one fills. The object exists under its key only after `shutdown` completes;
 //! `abort`, or dropping the writer without shutting it down, leaves none.
 
 use crate::StorageError;
@@ -13,11 +13,6 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::AsyncWrite;
-
-/// Bytes per uploaded part (S3's minimum part is 5 MiB).
-pub(crate) const PART: usize = 8 << 20;
-/// Parts uploaded at once.
-pub(crate) const CONCURRENT: usize = 2;
 
 enum State {
     Idle(opendal::Writer),
@@ -30,14 +25,17 @@ enum State {
 pub struct ObjectWriter {
     state: State,
     buf: BytesMut,
+    part: usize,
     key: String,
 }
 
 impl ObjectWriter {
-    pub(crate) fn new(writer: opendal::Writer, key: &str) -> Self {
+    /// Upload through `writer` in parts of `part` bytes.
+    pub(crate) fn new(writer: opendal::Writer, key: &str, part: usize) -> Self {
         Self {
             state: State::Idle(writer),
-            buf: BytesMut::with_capacity(PART),
+            buf: BytesMut::with_capacity(part),
+            part,
             key: key.to_string(),
         }
     }
@@ -104,14 +102,14 @@ impl AsyncWrite for ObjectWriter {
                 }
                 State::Writing(_) => {
                     // Keep filling the next part while one uploads.
-                    if this.buf.len() < PART {
+                    if this.buf.len() < this.part {
                         break;
                     }
                     ready!(this.poll_pending(cx))?;
                 }
                 State::Idle(_) => {
-                    if this.buf.len() >= PART {
-                        let part = this.buf.split_to(PART).freeze();
+                    if this.buf.len() >= this.part {
+                        let part = this.buf.split_to(this.part).freeze();
                         this.start_write(part);
                         continue;
                     }
@@ -119,7 +117,7 @@ impl AsyncWrite for ObjectWriter {
                 }
             }
         }
-        let n = data.len().min(PART - this.buf.len());
+        let n = data.len().min(this.part - this.buf.len());
         this.buf.extend_from_slice(&data[..n]);
         Poll::Ready(Ok(n))
     }
