@@ -244,24 +244,8 @@ async fn list_page(
     headers: &HeaderMap,
     path: &str,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match q.get("limit") {
-        None => s.config.default_page_size,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|&l| l > 0)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit must be a positive integer, not {l:?}"))
-            })?
-            .min(s.config.max_page_size),
-    };
-    let marker = match q.get("marker") {
-        None => None,
-        Some(m) => Some(
-            m.parse::<BackupId>()
-                .map_err(|_| ApiError::BadRequest(format!("marker {m:?} is not a backup id")))?,
-        ),
-    };
+    let limit = super::paging::limit(q, s.config.default_page_size, s.config.max_page_size)?;
+    let marker = super::paging::marker::<BackupId>(q, "a backup id")?;
     let pid = ProjectId(project.to_string());
     let mut page = s
         .store

@@ -334,24 +334,8 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match q.get("limit") {
-        None => s.config.default_page_size,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|&l| l > 0)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit must be a positive integer, not {l:?}"))
-            })?
-            .min(s.config.max_page_size),
-    };
-    let marker = match q.get("marker") {
-        None => None,
-        Some(m) => Some(
-            m.parse::<InstanceId>()
-                .map_err(|_| ApiError::BadRequest(format!("marker {m:?} is not an instance id")))?,
-        ),
-    };
+    let limit = super::paging::limit(&q, s.config.default_page_size, s.config.max_page_size)?;
+    let marker = super::paging::marker::<InstanceId>(&q, "an instance id")?;
     let pid = ProjectId(project.clone());
     let mut page = s
         .store

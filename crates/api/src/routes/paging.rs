@@ -5,6 +5,40 @@ use crate::ApiError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+/// `limit` from the query: a positive integer, `default` when absent,
+/// never more than `max`.
+pub fn limit(
+    query: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|&l| l > 0)
+            .map(|l| l.min(max))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit must be a positive integer, not {l:?}"))
+            }),
+    }
+}
+
+/// `marker` from the query as an id (`what` names it in the error).
+pub fn marker<T: std::str::FromStr>(
+    query: &HashMap<String, String>,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    query
+        .get("marker")
+        .map(|m| {
+            m.parse::<T>()
+                .map_err(|_| ApiError::BadRequest(format!("marker {m:?} is not {what}")))
+        })
+        .transpose()
+}
+
 /// The page of `items` (sorted by `key`) that `limit` and `marker` in the
 /// query select, and the `links` value when more follow.
 pub fn page<T>(
@@ -15,12 +49,7 @@ pub fn page<T>(
     next_href: impl Fn(usize, &str) -> String,
 ) -> Result<(Vec<T>, Option<Value>), ApiError> {
     items.sort_by_key(&key);
-    let limit = match query.get("limit") {
-        None => default_limit,
-        Some(l) => l.parse::<usize>().ok().filter(|&l| l > 0).ok_or_else(|| {
-            ApiError::BadRequest(format!("limit must be a positive integer, not {l:?}"))
-        })?,
-    };
+    let limit = limit(query, default_limit, usize::MAX)?;
     if let Some(m) = query.get("marker") {
         items.retain(|i| key(i).as_str() > m.as_str());
     }
