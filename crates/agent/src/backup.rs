@@ -38,10 +38,11 @@ impl Agent {
                 .or_insert_with(|| {
                     let agent = self.clone();
                     let id = order.backup_id;
-                    async move { agent.run_backup(order).await.map_err(|e| format!("{e:#}")) }
-                        .boxed()
-                        .shared()
-                        .tap_spawn(id)
+                    let run =
+                        async move { agent.run_backup(order).await.map_err(|e| format!("{e:#}")) }
+                            .boxed()
+                            .shared();
+                    in_background(run, id)
                 })
                 .clone()
         };
@@ -187,20 +188,14 @@ async fn connect(raw: &serde_json::Value) -> anyhow::Result<Storage> {
         .with_context(|| format!("connecting to backup storage {}", config.describe()))
 }
 
-/// Run a shared future to completion in the background, so a backup goes
-/// on even when the caller who started it goes away.
-trait TapSpawn {
-    fn tap_spawn(self, id: BackupId) -> Self;
-}
-
-impl TapSpawn for BackupRun {
-    fn tap_spawn(self, id: BackupId) -> Self {
-        let run = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = run.await {
-                tracing::error!(backup = %id, "backup failed: {e}");
-            }
-        });
-        self
-    }
+/// Drive `run` to completion in the background too, so a backup goes on
+/// even when the caller who started it goes away; returns it to be awaited.
+fn in_background(run: BackupRun, id: BackupId) -> BackupRun {
+    let driven = run.clone();
+    tokio::spawn(async move {
+        if let Err(e) = driven.await {
+            tracing::error!(backup = %id, "backup failed: {e}");
+        }
+    });
+    run
 }
