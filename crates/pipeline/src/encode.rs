@@ -3,7 +3,7 @@
 //!
 //! Two loops run concurrently in the caller's task: one reads chunks and
 //! submits them to the workers (`workers.rs`), the other takes the sealed
-//! frames in order, hashes and writes them. Reading, the CPU work and
+//! frames in order and writes them; a thread of its own hashes them. Reading, the CPU work and
 //! writing all overlap, and the bounded queue between them keeps memory at
 //! a few chunks however long the stream is.
 
@@ -77,20 +77,39 @@ where
         }
     };
 
-    let write = async {
+    // SHA-256 is sequential over the whole object: it runs on a thread of
+    // its own, fed the frames after they are written, so hashing overlaps
+    // reading and writing instead of taking turns with them in this task.
+    let (to_hash, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(2 * opts.parallelism);
+    let hash_sealer = sealer.clone();
+    let hashing = tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
-        write_hashed(&mut writer, &header_bytes, &mut hasher).await?;
+        while let Some(frame) = frames.blocking_recv() {
+            hasher.update(&frame);
+            hash_sealer.buffers.give(frame);
+        }
+        hasher
+    });
+    let write = async {
+        writer
+            .write_all(&header_bytes)
+            .await
+            .map_err(PipelineError::Sink)?;
+        hash(&to_hash, header_bytes.to_vec()).await?;
         progress.add(0, HEADER_LEN as u64);
         let (mut plain, mut stored) = (0u64, HEADER_LEN as u64);
         while let Some(sealed) = results.next().await {
             let sealed = sealed?;
-            write_hashed(&mut writer, &sealed.frame, &mut hasher).await?;
+            writer
+                .write_all(&sealed.frame)
+                .await
+                .map_err(PipelineError::Sink)?;
             plain += sealed.plain_len as u64;
             stored += sealed.frame.len() as u64;
             progress.add(sealed.plain_len as u64, sealed.frame.len() as u64);
-            sealer.buffers.give(sealed.frame);
+            hash(&to_hash, sealed.frame).await?;
             if sealed.is_final {
-                return Ok((plain, stored, hasher));
+                return Ok((plain, stored));
             }
         }
         // The reader stops early only with an error, which `try_join`
@@ -100,7 +119,11 @@ where
         ))
     };
 
-    let ((), (plain_bytes, stored_bytes, hasher)) = tokio::try_join!(read, write)?;
+    let ((), (plain_bytes, stored_bytes)) = tokio::try_join!(read, write)?;
+    drop(to_hash);
+    let hasher = hashing
+        .await
+        .map_err(|e| PipelineError::Worker(format!("the hashing thread failed: {e}")))?;
     writer.flush().await.map_err(PipelineError::Sink)?;
     writer.shutdown().await.map_err(PipelineError::Sink)?;
     Ok(Summary {
@@ -110,11 +133,13 @@ where
     })
 }
 
-async fn write_hashed<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    bytes: &[u8],
-    hasher: &mut Sha256,
+/// Hand a written frame to the hashing thread.
+async fn hash(
+    to_hash: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    frame: Vec<u8>,
 ) -> Result<(), PipelineError> {
-    hasher.update(bytes);
-    writer.write_all(bytes).await.map_err(PipelineError::Sink)
+    to_hash
+        .send(frame)
+        .await
+        .map_err(|_| PipelineError::Worker("the hashing thread stopped".into()))
 }
