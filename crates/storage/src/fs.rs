@@ -27,7 +27,8 @@ pub(crate) fn operator(root: &Path) -> Result<Operator, StorageError> {
     let builder = opendal::services::Fs::default()
         .root(root)
         .atomic_write_dir(partial);
-    Ok(Operator::new(builder)
-        .map_err(|e| StorageError::Config(e.to_string()))?
-        .layer(opendal::layers::RetryLayer::new().with_max_times(3)))
+    // No retry layer: OpenDAL calls every unknown io error temporary,
+    // ENOSPC included, and a local disk has no transient failures worth
+    // waiting for.
+    Operator::new(builder).map_err(|e| StorageError::Config(e.to_string()))
 }

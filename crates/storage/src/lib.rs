@@ -2,76 +2,90 @@
 //! Backup object storage through Apache OpenDAL: the local filesystem (the
 //! default), OpenStack Swift and S3, one backend per file. Objects are
 //! streamed in both directions (memory stays bounded), appear under their
-//! key only once complete, and failures are typed: not found, unavailable,
-//! full, denied.
+//! key only once complete, leave nothing behind when an upload fails, and
+//! failures are typed: not found, unavailable, full, denied.
 
 mod config;
 mod error;
 mod fs;
+mod http;
+mod key;
+mod reader;
 mod s3;
 mod swift;
 mod writer;
 
 pub use config::StorageConfig;
 pub use error::StorageError;
+pub use reader::ObjectReader;
 pub use writer::ObjectWriter;
 
 use futures::TryStreamExt;
 use opendal::Operator;
-use std::pin::Pin;
-use tokio::io::AsyncRead;
+use std::fmt;
+use std::sync::Arc;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
-/// A stored object being read, as a tokio `AsyncRead`.
-pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
-
-/// Bytes read ahead per request, and requests in flight, when reading.
+/// Bytes fetched per read request, and requests ahead of the reader.
 const READ_CHUNK: usize = 8 << 20;
 const READ_CONCURRENT: usize = 2;
-/// Where OpenDAL keeps the segments of a large Swift object.
-const SEGMENTS: &str = ".segments/";
 
-/// A connected storage backend. Cheap to clone.
-#[derive(Clone, Debug)]
+/// Object stores: big parts (S3's smallest is 5 MiB, and each part is a
+/// request), several in flight to fill the link. Memory per upload is
+/// about (2 + REMOTE_CONCURRENT) parts.
+const REMOTE_PART: usize = 8 << 20;
+const REMOTE_CONCURRENT: usize = 2;
+/// A local disk gains nothing from big parts or concurrency, and every
+/// part in flight is memory.
+const LOCAL_PART: usize = 2 << 20;
+
+/// A connected storage backend. Cheap to clone; clones share the
+/// connection and, for Swift, the login.
+#[derive(Clone)]
 pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     op: Operator,
     place: String,
-    /// Upload part size and parts in flight: object stores want big parts
-    /// sent concurrently; a local disk gains nothing from either, and
-    /// every part in flight is memory.
+    backend: Backend,
+    /// Upload part size and parts in flight.
     part: usize,
     concurrent: usize,
 }
 
-/// Object stores: S3's smallest part is 5 MiB.
-const REMOTE_PART: usize = 8 << 20;
-const REMOTE_CONCURRENT: usize = 2;
-const LOCAL_PART: usize = 2 << 20;
+enum Backend {
+    Fs,
+    Swift(swift::Swift),
+    S3,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("place", &self.inner.place)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Storage {
-    /// Connect: log in (Swift), make sure the container or directory exists
-    /// (a missing S3 bucket is a `Config` error).
+    /// Connect: for Swift log in and create the container if it is
+    /// missing; for S3 check that the bucket exists (`Config` if not); for
+    /// fs create the directory.
     pub async fn connect(config: &StorageConfig) -> Result<Storage, StorageError> {
-        // OpenDAL's HTTP services need a transport installed once per
-        // process (its automatic installer comes only with its default
-        // features, which would also build a TLS provider we do not need).
-        static TRANSPORT: std::sync::Once = std::sync::Once::new();
-        TRANSPORT.call_once(|| {
-            // reqwest builds a TLS config even for plain HTTP: give it ring.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            opendal::HttpTransporter::install_default(
-                opendal_http_transport_reqwest::ReqwestTransport::default(),
-            )
-        });
-        let op = match config {
-            StorageConfig::Fs { root } => fs::operator(root)?,
+        let (op, backend) = match config {
+            StorageConfig::Fs { root } => (fs::operator(root)?, Backend::Fs),
             StorageConfig::Swift {
                 auth_url,
                 user,
                 key,
                 container,
                 prefix,
-            } => swift::operator(auth_url, user, key, container, prefix).await?,
+            } => {
+                let (op, swift) = swift::connect(auth_url, user, key, container, prefix).await?;
+                (op, Backend::Swift(swift))
+            }
             StorageConfig::S3 {
                 endpoint,
                 bucket,
@@ -80,7 +94,7 @@ impl Storage {
                 secret_access_key,
                 prefix,
             } => {
-                s3::operator(
+                let op = s3::connect(
                     endpoint,
                     bucket,
                     region,
@@ -88,119 +102,142 @@ impl Storage {
                     secret_access_key,
                     prefix,
                 )
-                .await?
+                .await?;
+                (op, Backend::S3)
             }
         };
-        let (part, concurrent) = match config {
-            StorageConfig::Fs { .. } => (LOCAL_PART, 1),
+        let (part, concurrent) = match backend {
+            Backend::Fs => (LOCAL_PART, 1),
             _ => (REMOTE_PART, REMOTE_CONCURRENT),
         };
         Ok(Storage {
-            op,
-            place: config.describe(),
-            part,
-            concurrent,
+            inner: Arc::new(Inner {
+                op,
+                place: config.describe(),
+                backend,
+                part,
+                concurrent,
+            }),
         })
     }
 
-    /// The object's address, credentials left out (e.g. `swift://c/k`).
+    /// The object's address, credentials left out (e.g. `swift://c/p/k`).
     pub fn location(&self, key: &str) -> String {
-        format!("{}/{}", self.place.trim_end_matches('/'), key)
+        format!("{}/{}", self.inner.place.trim_end_matches('/'), key)
     }
 
-    /// Start uploading `key`; see [`ObjectWriter`].
+    /// Start uploading `key`; see [`ObjectWriter`]. An existing object
+    /// under `key` is replaced when the upload is committed (on Swift, the
+    /// segments of a replaced large object stay behind: keys are meant to
+    /// be written once; delete first to reuse one).
     pub async fn writer(&self, key: &str) -> Result<ObjectWriter, StorageError> {
-        let w = self
-            .op
+        key::check(key)?;
+        // Each upload counts its own requests, so that discarding it can
+        // wait for its parts in flight (see http.rs).
+        let (op, tracked) = match self.inner.backend {
+            Backend::Fs => (self.inner.op.clone(), None),
+            _ => {
+                let tracked =
+                    http::Tracked::new(self.inner.op.base_context().http_transport().clone());
+                let transport = opendal::HttpTransporter::new(tracked.clone());
+                (
+                    http::with_transport(&self.inner.op, transport),
+                    Some(tracked),
+                )
+            }
+        };
+        let w = op
             .writer_with(key)
             // ObjectWriter hands over whole parts already: no second buffer.
-            .concurrent(self.concurrent)
+            .concurrent(self.inner.concurrent)
             .await
-            .map_err(|e| StorageError::from_dal(e, key))?;
-        Ok(ObjectWriter::new(w, key, self.part))
+            .map_err(|e| StorageError::from_dal(&e, key))?;
+        Ok(ObjectWriter::new(w, key, self.inner.part, tracked))
     }
 
     /// Stream `key` from the start, reading ahead a few chunks.
     pub async fn reader(&self, key: &str) -> Result<ObjectReader, StorageError> {
         let size = self.size(key).await?;
+        let dal = |e: opendal::Error| StorageError::from_dal(&e, key);
         let r = self
+            .inner
             .op
             .reader_with(key)
             .chunk(READ_CHUNK)
             .concurrent(READ_CONCURRENT)
             .await
-            .map_err(|e| StorageError::from_dal(e, key))?;
-        let r = r
+            .map_err(dal)?
             .into_futures_async_read(0..size)
             .await
-            .map_err(|e| StorageError::from_dal(e, key))?;
-        Ok(Box::pin(r.compat()))
+            .map_err(dal)?;
+        Ok(ObjectReader::new(Box::pin(r.compat()), key))
     }
 
     /// The object's size; NotFound if it does not exist.
     pub async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        key::check(key)?;
         let meta = self
+            .inner
             .op
             .stat(key)
             .await
-            .map_err(|e| StorageError::from_dal(e, key))?;
+            .map_err(|e| StorageError::from_dal(&e, key))?;
         Ok(meta.content_length())
     }
 
-    /// Remove `key`; an absent object is fine. On Swift, a large object is
-    /// a manifest plus segments under `.segments/<key>...`: those go too.
+    /// Remove `key`, all of it (a Swift large object's segments too); an
+    /// absent object is fine.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self.op.delete(key).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
-            Err(e) => return Err(StorageError::from_dal(e, key)),
+        key::check(key)?;
+        if let Backend::Swift(swift) = &self.inner.backend {
+            return swift.delete(key).await;
         }
-        let segments = format!("{SEGMENTS}{key}");
-        let mut lister = match self.op.lister_with(&segments).recursive(true).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StorageError::from_dal(e, key)),
-        };
-        while let Some(entry) = lister
-            .try_next()
-            .await
-            .map_err(|e| StorageError::from_dal(e, key))?
-        {
-            if !entry.metadata().is_dir() {
-                match self.op.delete(entry.path()).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StorageError::from_dal(e, key)),
-                }
-            }
+        match self.inner.op.delete(key).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::from_dal(&e, key)),
         }
-        Ok(())
     }
 
-    /// Keys of the objects under `prefix`, sorted.
+    /// Keys of the objects whose key starts with `prefix` (`""` for all),
+    /// sorted. Pieces of unfinished uploads are not objects and not listed.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let mut lister = self
+        key::check_prefix(prefix)?;
+        let dal = |e: opendal::Error| StorageError::from_dal(&e, prefix);
+        let mut lister = match self
+            .inner
             .op
-            .lister_with(prefix)
+            .lister_with(key::dir_of(prefix))
             .recursive(true)
             .await
-            .map_err(|e| StorageError::from_dal(e, prefix))?;
-        let mut keys = Vec::new();
-        while let Some(entry) = lister
-            .try_next()
-            .await
-            .map_err(|e| StorageError::from_dal(e, prefix))?
         {
+            Ok(l) => l,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(dal(e)),
+        };
+        let mut keys = Vec::new();
+        while let Some(entry) = lister.try_next().await.map_err(dal)? {
             let path = entry.path();
-            if entry.metadata().is_dir()
-                || path.starts_with(fs::PARTIAL_DIR)
-                || path.starts_with(SEGMENTS)
-            {
-                continue;
+            if !entry.metadata().is_dir() && path.starts_with(prefix) && !key::is_hidden(path) {
+                keys.push(path.to_string());
             }
-            keys.push(path.to_string());
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Callers hold these across awaits in spawned tasks and pin them on
+    /// the stack.
+    #[test]
+    fn streams_are_send_and_unpin() {
+        fn send_unpin<T: Send + Unpin + 'static>() {}
+        send_unpin::<super::ObjectWriter>();
+        send_unpin::<super::ObjectReader>();
+        fn send_sync<T: Send + Sync + Clone + 'static>() {}
+        send_sync::<super::Storage>();
+        send_sync::<super::StorageError>();
     }
 }

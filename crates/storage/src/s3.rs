@@ -1,11 +1,17 @@
 //! The S3 backend (path style, SigV4, no credentials from the environment
-//! or instance metadata: only what is configured). OpenDAL creates no
-//! buckets: the bucket must exist, which `connect` checks.
+//! or instance metadata: only what is configured).
+//!
+//! OpenDAL creates no buckets, and neither does Coffer: on real S3 a bucket
+//! carries policy (region, ownership, encryption, lifecycle) that belongs
+//! to whoever operates it. `connect` checks that the bucket exists and says
+//! so clearly if not. (On Swift's S3 API a bucket is a container, which the
+//! Swift backend creates.)
 
+use crate::http::{client, transport, with_transport};
 use crate::StorageError;
 use opendal::Operator;
 
-pub(crate) async fn operator(
+pub(crate) async fn connect(
     endpoint: &str,
     bucket: &str,
     region: &str,
@@ -24,7 +30,8 @@ pub(crate) async fn operator(
         .disable_ec2_metadata();
     let op = Operator::new(builder)
         .map_err(|e| StorageError::Config(e.to_string()))?
-        .layer(opendal::layers::RetryLayer::new().with_max_times(3));
+        .layer(crate::http::retry());
+    let op = with_transport(&op, transport(client()?));
     // One cheap request proves the endpoint, the credentials and the bucket.
     if let Err(e) = op.list_with("").limit(1).await {
         let missing =
@@ -34,7 +41,7 @@ pub(crate) async fn operator(
                 "bucket {bucket} does not exist at {endpoint}; create it first"
             )));
         }
-        return Err(StorageError::from_dal(e, bucket));
+        return Err(StorageError::from_dal(&e, bucket));
     }
     Ok(op)
 }

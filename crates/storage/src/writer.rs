@@ -1,10 +1,19 @@
 //! `ObjectWriter`: an upload as a tokio `AsyncWrite`.
 //!
 //! Bytes are gathered into parts (a few MiB: the backend decides); a full
-//! part is handed to OpenDAL's writer (which uploads several parts at once
-//! to an object store) while the next one fills. The object exists under its key only after `shutdown` completes;
-//! `abort`, or dropping the writer without shutting it down, leaves none.
+//! part is handed to OpenDAL's writer, which uploads several at once to an
+//! object store, while the next one fills. Memory stays bounded by
+//! (2 + parts in flight) parts.
+//!
+//! The object exists under its key only after `shutdown` succeeds. A
+//! failed write, a failed `shutdown`, [`ObjectWriter::abort`] or dropping
+//! the writer unfinished all discard the upload: OpenDAL's abort removes
+//! the partial file (fs), the segments (Swift) or the multipart upload
+//! (S3) — after the parts still in flight have landed, so none is left
+//! behind (see `http.rs`). A failed write returns only once that is done,
+//! with an io error whose message names the cause ("storage full: ...").
 
+use crate::http::Tracked;
 use crate::StorageError;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -12,76 +21,173 @@ use futures::FutureExt;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tokio::io::AsyncWrite;
+
+/// Longest wait for parts in flight, and for the abort itself, when an
+/// upload is discarded.
+const DISCARD_LIMIT: Duration = Duration::from_secs(60);
+
+type Step = BoxFuture<'static, (opendal::Writer, opendal::Result<()>)>;
 
 enum State {
     Idle(opendal::Writer),
-    Writing(BoxFuture<'static, (opendal::Writer, opendal::Result<()>)>),
-    Closing(BoxFuture<'static, (opendal::Writer, opendal::Result<()>)>),
+    /// A part being handed over (returns once OpenDAL has room for it).
+    Writing(Step),
+    Closing(Step),
+    /// Cleaning up after a failure, which is reported when this is done.
+    Discarding(BoxFuture<'static, ()>, StorageError),
     Closed,
-    Failed,
+    Failed(StorageError),
 }
 
+/// An object being uploaded; see the module documentation.
 pub struct ObjectWriter {
     state: State,
     buf: BytesMut,
     part: usize,
     key: String,
+    /// The requests of this upload, for object stores (None for fs).
+    tracked: Option<Tracked>,
 }
 
 impl ObjectWriter {
     /// Upload through `writer` in parts of `part` bytes.
-    pub(crate) fn new(writer: opendal::Writer, key: &str, part: usize) -> Self {
+    pub(crate) fn new(
+        writer: opendal::Writer,
+        key: &str,
+        part: usize,
+        tracked: Option<Tracked>,
+    ) -> Self {
         Self {
             state: State::Idle(writer),
             buf: BytesMut::with_capacity(part),
             part,
             key: key.to_string(),
+            tracked,
         }
     }
 
-    /// Discard the upload: nothing appears under the key.
+    /// Discard the upload: nothing appears under the key, and nothing of
+    /// it stays in storage. After a failed write this has nothing left to
+    /// do. Aborting after a successful `shutdown` is an error: the object
+    /// is stored (delete it with `Storage::delete`).
     pub async fn abort(mut self) -> Result<(), StorageError> {
-        let writer = match std::mem::replace(&mut self.state, State::Failed) {
+        let writer = match std::mem::replace(&mut self.state, State::Closed) {
             State::Idle(w) => w,
-            State::Writing(f) | State::Closing(f) => f.await.0,
-            State::Closed | State::Failed => return Ok(()),
-        };
-        let mut writer = writer;
-        writer
-            .abort()
-            .await
-            .map_err(|e| StorageError::from_dal(e, &self.key))
-    }
-
-    fn fail(&mut self, e: opendal::Error) -> io::Error {
-        self.state = State::Failed;
-        StorageError::from_dal(e, &self.key).into_io()
-    }
-
-    /// Drive a running part upload to its end.
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let State::Writing(f) = &mut self.state {
-            let (w, r) = ready!(f.as_mut().poll(cx));
-            if let Err(e) = r {
-                return Poll::Ready(Err(self.fail(e)));
+            State::Writing(f) => f.await.0,
+            State::Closing(f) => match f.await {
+                (_, Ok(())) => return Err(self.committed()),
+                (w, Err(_)) => w,
+            },
+            State::Discarding(f, _) => {
+                f.await;
+                return Ok(());
             }
-            self.state = State::Idle(w);
+            State::Failed(_) => return Ok(()),
+            State::Closed => return Err(self.committed()),
+        };
+        discard(writer, self.tracked.clone())
+            .await
+            .map_err(|e| StorageError::from_dal(&e, &self.key))
+    }
+
+    fn committed(&self) -> StorageError {
+        StorageError::Other(format!(
+            "object {} was already stored when the upload was aborted",
+            self.key
+        ))
+    }
+
+    /// Make `e` the outcome, once the upload has been discarded.
+    fn discard_after(&mut self, w: opendal::Writer, e: &opendal::Error) {
+        let error = StorageError::from_dal(e, &self.key);
+        tracing::debug!(key = %self.key, %error, "upload failed: discarding it");
+        let tracked = self.tracked.clone();
+        self.state = State::Discarding(
+            async move {
+                let _ = discard(w, tracked).await;
+            }
+            .boxed(),
+            error,
+        );
+    }
+
+    /// Drive the current step; Ready(Ok) once idle (or closed).
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.state {
+                State::Idle(_) | State::Closed => return Poll::Ready(Ok(())),
+                State::Failed(e) => return Poll::Ready(Err(e.clone().into_io())),
+                State::Discarding(f, e) => {
+                    ready!(f.as_mut().poll(cx));
+                    let e = e.clone();
+                    self.state = State::Failed(e);
+                }
+                State::Writing(f) => {
+                    let (w, r) = ready!(f.as_mut().poll(cx));
+                    match r {
+                        Ok(()) => self.state = State::Idle(w),
+                        Err(e) => self.discard_after(w, &e),
+                    }
+                }
+                State::Closing(f) => {
+                    let (w, r) = ready!(f.as_mut().poll(cx));
+                    match r {
+                        Ok(()) => self.state = State::Closed,
+                        Err(e) => self.discard_after(w, &e),
+                    }
+                }
+            }
         }
-        Poll::Ready(Ok(()))
     }
 
     fn start_write(&mut self, part: Bytes) {
-        let State::Idle(mut w) = std::mem::replace(&mut self.state, State::Failed) else {
+        let State::Idle(w) = std::mem::replace(&mut self.state, State::Closed) else {
             unreachable!("a part starts only when the writer is idle");
         };
-        self.state = State::Writing(
-            async move {
-                let r = w.write(part).await;
-                (w, r)
-            }
-            .boxed(),
-        );
+        self.state = State::Writing(write_part(w, part));
+    }
+}
+
+fn write_part(mut w: opendal::Writer, part: Bytes) -> Step {
+    async move {
+        let r = w.write(part).await;
+        (w, r)
+    }
+    .boxed()
+}
+
+fn close(mut w: opendal::Writer) -> Step {
+    async move {
+        let r = w.close().await.map(drop);
+        (w, r)
+    }
+    .boxed()
+}
+
+/// Stop the upload sending data, wait for its requests in flight, then
+/// abort it.
+async fn discard(mut w: opendal::Writer, tracked: Option<Tracked>) -> opendal::Result<()> {
+    if let Some(t) = &tracked {
+        t.seal(DISCARD_LIMIT).await;
+    }
+    match tokio::time::timeout(DISCARD_LIMIT, w.abort()).await {
+        Ok(r) => r,
+        Err(_) => Err(opendal::Error::new(
+            opendal::ErrorKind::Unexpected,
+            "aborting the upload timed out",
+        )
+        .set_temporary()),
+    }
+}
+
+impl std::fmt::Debug for ObjectWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectWriter")
+            .field("key", &self.key)
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,27 +200,31 @@ impl AsyncWrite for ObjectWriter {
         let this = &mut *self;
         loop {
             match &this.state {
-                State::Failed => {
-                    return Poll::Ready(Err(io::Error::other("the upload already failed")))
-                }
                 State::Closing(_) | State::Closed => {
-                    return Poll::Ready(Err(io::Error::other("the upload is closed")))
+                    return Poll::Ready(Err(io::Error::other(format!(
+                        "the upload of {} is closed",
+                        this.key
+                    ))))
                 }
-                State::Writing(_) => {
-                    // Keep filling the next part while one uploads.
-                    if this.buf.len() < this.part {
-                        break;
+                State::Idle(_) if this.buf.len() >= this.part => {
+                    let part = this.buf.split_to(this.part).freeze();
+                    this.start_write(part);
+                }
+                State::Idle(_) => break,
+                // Move the part being handed over along now (it starts the
+                // upload of the one before), keep filling the next one
+                // meanwhile, and wait only when that one is full too.
+                State::Writing(_) => match this.poll_step(cx) {
+                    Poll::Pending
+                        if matches!(this.state, State::Writing(_))
+                            && this.buf.len() < this.part =>
+                    {
+                        break
                     }
-                    ready!(this.poll_pending(cx))?;
-                }
-                State::Idle(_) => {
-                    if this.buf.len() >= this.part {
-                        let part = this.buf.split_to(this.part).freeze();
-                        this.start_write(part);
-                        continue;
-                    }
-                    break;
-                }
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r?,
+                },
+                _ => ready!(this.poll_step(cx))?,
             }
         }
         let n = data.len().min(this.part - this.buf.len());
@@ -130,37 +240,53 @@ impl AsyncWrite for ObjectWriter {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            match &mut this.state {
-                State::Writing(_) => ready!(this.poll_pending(cx))?,
+            match &this.state {
+                State::Closed => return Poll::Ready(Ok(())),
                 State::Idle(_) if !this.buf.is_empty() => {
                     let rest = this.buf.split().freeze();
                     this.start_write(rest);
                 }
                 State::Idle(_) => {
-                    let State::Idle(mut w) = std::mem::replace(&mut this.state, State::Failed)
-                    else {
+                    let State::Idle(w) = std::mem::replace(&mut this.state, State::Closed) else {
                         unreachable!()
                     };
-                    this.state = State::Closing(
-                        async move {
-                            let r = w.close().await.map(drop);
-                            (w, r)
-                        }
-                        .boxed(),
-                    );
+                    this.state = State::Closing(close(w));
                 }
-                State::Closing(f) => {
-                    let (_, r) = ready!(f.as_mut().poll(cx));
-                    if let Err(e) = r {
-                        return Poll::Ready(Err(this.fail(e)));
-                    }
-                    this.state = State::Closed;
-                }
-                State::Closed => return Poll::Ready(Ok(())),
-                State::Failed => {
-                    return Poll::Ready(Err(io::Error::other("the upload already failed")))
+                _ => ready!(this.poll_step(cx))?,
+            }
+        }
+    }
+}
+
+impl Drop for ObjectWriter {
+    /// An upload dropped unfinished is discarded in the background (if a
+    /// tokio runtime is there to run it). One dropped while committing is
+    /// committed in the background, and discarded only if that fails:
+    /// the commit may already have reached the store, and aborting then
+    /// could remove the parts of a stored object.
+    fn drop(&mut self) {
+        let tracked = self.tracked.clone();
+        let work: BoxFuture<'static, ()> = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Idle(w) => async move {
+                let _ = discard(w, tracked).await;
+            }
+            .boxed(),
+            State::Writing(f) => async move {
+                let (w, _) = f.await;
+                let _ = discard(w, tracked).await;
+            }
+            .boxed(),
+            State::Closing(f) => async move {
+                if let (w, Err(_)) = f.await {
+                    let _ = discard(w, tracked).await;
                 }
             }
+            .boxed(),
+            State::Discarding(f, _) => f,
+            State::Closed | State::Failed(_) => return,
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(work);
         }
     }
 }
