@@ -120,24 +120,30 @@ impl Client {
 
     /// Every instance, following `next` links.
     pub async fn list_instances(&self) -> Result<Vec<Value>, ClientError> {
+        self.list_all("/instances", "?limit=1000", "instances")
+            .await
+    }
+
+    /// Every item of the list at `path` (answered under `key`), starting
+    /// with `query` and following `next` links.
+    async fn list_all(
+        &self,
+        path: &str,
+        query: &str,
+        key: &str,
+    ) -> Result<Vec<Value>, ClientError> {
         let mut all = Vec::new();
-        let mut path = "/instances?limit=1000".to_string();
-        loop {
-            let page = self.get(&path).await?;
-            let next = page["links"]
+        let mut next = Some(format!("{path}{query}"));
+        while let Some(url) = next {
+            let page = self.get(&url).await?;
+            next = page["links"]
                 .as_array()
                 .and_then(|l| l.iter().find(|x| x["rel"] == "next"))
                 .and_then(|l| l["href"].as_str())
-                .and_then(|h| {
-                    h.split_once("/instances")
-                        .map(|(_, q)| format!("/instances{q}"))
-                });
-            all.extend(items(page, "instances")?);
-            match next {
-                Some(n) => path = n,
-                None => return Ok(all),
-            }
+                .and_then(|h| h.split_once(path).map(|(_, q)| format!("{path}{q}")));
+            all.extend(items(page, key)?);
         }
+        Ok(all)
     }
 
     pub async fn show_instance(&self, id: &str) -> Result<Value, ClientError> {
@@ -182,27 +188,11 @@ impl Client {
 
     /// Backups of the project (of one instance if given), following `next` links.
     pub async fn list_backups(&self, instance: Option<&str>) -> Result<Vec<Value>, ClientError> {
-        let mut all = Vec::new();
-        let mut path = match instance {
-            Some(i) => format!("/backups?limit=1000&instance_id={i}"),
-            None => "/backups?limit=1000".to_string(),
+        let query = match instance {
+            Some(i) => format!("?limit=1000&instance_id={i}"),
+            None => "?limit=1000".to_string(),
         };
-        loop {
-            let page = self.get(&path).await?;
-            let next = page["links"]
-                .as_array()
-                .and_then(|l| l.iter().find(|x| x["rel"] == "next"))
-                .and_then(|l| l["href"].as_str())
-                .and_then(|h| {
-                    h.split_once("/backups")
-                        .map(|(_, q)| format!("/backups{q}"))
-                });
-            all.extend(items(page, "backups")?);
-            match next {
-                Some(n) => path = n,
-                None => return Ok(all),
-            }
-        }
+        self.list_all("/backups", &query, "backups").await
     }
 
     pub async fn show_backup(&self, id: &str) -> Result<Value, ClientError> {
