@@ -7,36 +7,7 @@ writes the figures as JSON (bench/results/provision-<time>.json).
 Usage: bench/provision.py COFFER_BINARY [--runs N]
 """
 import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
-
-
-def http(method, url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"X-Auth-Token": "bench", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            text = r.read()
-            return r.status, (json.loads(text) if text else None)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, timeout=120, every=0.01):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise TimeoutError("condition not met")
+from common import free_port, http, wait_until
 
 
 def bare_mariadb(workdir, ip):
