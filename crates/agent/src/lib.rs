@@ -37,6 +37,7 @@ pub fn instance_context(dir: &Path, config: &AgentConfig, port: u16) -> Instance
         port,
         ram_mb: config.ram_mb,
         volume_size_bytes: (config.volume_size_gb.max(0) as u64) << 30,
+        overrides: Default::default(),
     }
 }
 

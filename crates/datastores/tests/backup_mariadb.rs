@@ -52,6 +52,7 @@ fn instance(base: &Path, net: u8) -> (InstanceContext, KillOnDrop) {
         port: 3306,
         ram_mb: 256,
         volume_size_bytes: 1 << 30,
+        overrides: Default::default(),
     };
     let guard = KillOnDrop(ctx.clone());
     (ctx, guard)

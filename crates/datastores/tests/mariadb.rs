@@ -48,6 +48,7 @@ fn context(base: &Path) -> InstanceContext {
         port: 3306,
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
+        overrides: Default::default(),
     }
 }
 

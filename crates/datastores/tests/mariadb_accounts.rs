@@ -48,6 +48,7 @@ async fn server(base: &Path, octet: u8) -> (InstanceContext, KillOnDrop) {
         port: 3306,
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
+        overrides: Default::default(),
     };
     let guard = KillOnDrop(ctx.clone());
     let t0 = Instant::now();

@@ -8,6 +8,7 @@ mod datastore;
 mod flavor;
 mod ids;
 mod instance;
+mod parameters;
 mod task;
 mod validate;
 
@@ -19,6 +20,10 @@ pub use ids::{BackupId, DatastoreId, DatastoreVersionId, FlavorId, InstanceId, P
 pub use instance::{
     DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserInfo, UserSpec, UserUpdate,
     VolumeUsage,
+};
+pub use parameters::{
+    ConfigValue, InvalidParameter, Overrides, Parameter, ParameterSchema, ParameterType, Setting,
+    MAX_STRING_VALUE,
 };
 pub use task::{CreateInstancePayload, Task, TaskKind, TaskState};
 pub use validate::{

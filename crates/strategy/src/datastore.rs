@@ -3,7 +3,10 @@
 //! a datastore's commands, files and SQL.
 
 use async_trait::async_trait;
-use coffer_model::{DatabaseSpec, InstanceId, UserInfo, UserSpec, UserUpdate};
+use coffer_model::{
+    ConfigValue, DatabaseSpec, InstanceId, Overrides, UserInfo, UserSpec, UserUpdate,
+};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +34,20 @@ pub struct InstanceContext {
     pub ram_mb: i64,
     /// The volume size the agent enforces.
     pub volume_size_bytes: u64,
+    /// The configuration group's settings, rendered after (and so winning
+    /// over) the flavor-derived ones.
+    pub overrides: Overrides,
+}
+
+/// One parameter whose value changes in a configuration apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigChange {
+    pub name: String,
+    /// The new value; `None` when the group no longer sets it (back to the
+    /// rendered configuration's value or the server's default).
+    pub value: Option<ConfigValue>,
+    /// The schema says it takes effect only at a restart.
+    pub restart_required: bool,
 }
 
 /// The datastore's answer to a health probe.
@@ -120,6 +137,33 @@ pub trait DatastoreManager: Send + Sync + 'static {
         ctx: &InstanceContext,
         read_only: bool,
     ) -> Result<(), DatastoreError>;
+
+    // --- Configuration groups. ---
+
+    /// Apply `changes` to the running server. `ctx.overrides` already holds
+    /// the new settings and `render_config` has written them, so whatever
+    /// is not applied live takes effect at the next start. Returns the
+    /// names of the changes that still need a restart (every
+    /// `restart_required` one, and any the datastore cannot change live).
+    /// The default applies nothing live.
+    async fn apply_configuration(
+        &self,
+        ctx: &InstanceContext,
+        changes: &[ConfigChange],
+    ) -> Result<Vec<String>, DatastoreError> {
+        let _ = ctx;
+        Ok(changes.iter().map(|c| c.name.clone()).collect())
+    }
+
+    /// The server's running values of the parameters Coffer sets (the
+    /// flavor-derived ones and every override), as the server shows them.
+    async fn effective_configuration(
+        &self,
+        ctx: &InstanceContext,
+    ) -> Result<BTreeMap<String, String>, DatastoreError> {
+        let _ = ctx;
+        Err(not_supported("configuration"))
+    }
 
     // --- Tenant databases, users and root (Trove's in-datastore API). ---
     // Defaults say "not supported", so a datastore implements what it has.

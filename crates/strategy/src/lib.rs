@@ -10,5 +10,5 @@ mod datastore;
 mod registry;
 
 pub use backup::{BackupSource, BackupStrategy, RestoreSink, RestoreStrategy};
-pub use datastore::{DatastoreError, DatastoreManager, Health, InstanceContext};
+pub use datastore::{ConfigChange, DatastoreError, DatastoreManager, Health, InstanceContext};
 pub use registry::{Registry, UnknownStrategy};

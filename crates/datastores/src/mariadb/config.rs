@@ -155,6 +155,7 @@ mod tests {
             port: 3306,
             ram_mb,
             volume_size_bytes: 1 << 30,
+            overrides: Default::default(),
         }
     }
 

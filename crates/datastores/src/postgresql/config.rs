@@ -185,6 +185,7 @@ pub(super) mod tests {
             port: 5432,
             ram_mb,
             volume_size_bytes: 1 << 30,
+            overrides: Default::default(),
         }
     }
 

@@ -118,6 +118,7 @@ mod tests {
             port: 6379,
             ram_mb,
             volume_size_bytes: 1 << 30,
+            overrides: Default::default(),
         }
     }
 

@@ -100,6 +100,7 @@ mod tests {
             port: 6379,
             ram_mb: 512,
             volume_size_bytes: 1 << 30,
+            overrides: Default::default(),
         }
     }
 

@@ -51,6 +51,7 @@ pub fn context(base: &Path) -> InstanceContext {
         port: 5432,
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
+        overrides: Default::default(),
     }
 }
 

@@ -47,6 +47,7 @@ pub fn context(base: &Path, net: u8) -> InstanceContext {
         port: 6379,
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
+        overrides: Default::default(),
     }
 }
 
