@@ -50,8 +50,22 @@ got=$(mariadb --no-defaults -h "$ip" -u app -psecret app -N -e "SELECT msg FROM 
 [ "$got" = "hello from coffer" ] || { echo "read back '$got'"; exit 1; }
 echo "   read back: $got"
 
+echo "== a configuration group: max_connections at once, innodb_log_buffer_size at the restart"
+"$coffer" configuration create tuned --datastore mariadb \
+  --values '{"max_connections": 321, "innodb_log_buffer_size": 33554432}' >/dev/null
+"$coffer" configuration attach db1 tuned
+for _ in $(seq 100); do
+  [ "$("$coffer" instance show db1 -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = RESTART_REQUIRED ] && break
+  sleep 0.2
+done
+variable() { mariadb --no-defaults -h "$ip" -u app -psecret -N -e "SHOW GLOBAL VARIABLES LIKE '$1'" | cut -f2; }
+[ "$(variable max_connections)" = 321 ] || { echo "max_connections is $(variable max_connections)"; exit 1; }
+echo "   max_connections = $(variable max_connections), instance RESTART_REQUIRED"
+
 echo "== restart, and the data is still there"
 "$coffer" instance restart db1 --wait >/dev/null
+[ "$(variable innodb_log_buffer_size)" = 33554432 ] || { echo "innodb_log_buffer_size is $(variable innodb_log_buffer_size)"; exit 1; }
+echo "   innodb_log_buffer_size = $(variable innodb_log_buffer_size) after the restart"
 got=$(mariadb --no-defaults -h "$ip" -u app -psecret app -N -e "SELECT msg FROM greetings WHERE id = 1")
 [ "$got" = "hello from coffer" ] || { echo "after restart: '$got'"; exit 1; }
 echo "   read back after restart: $got"
@@ -73,6 +87,10 @@ copy_ip=$("$coffer" instance show db1-copy -f json | python3 -c 'import json,sys
 got=$(mariadb --no-defaults -h "$copy_ip" -u app -psecret app -N -e "SELECT GROUP_CONCAT(msg ORDER BY id SEPARATOR ' | ') FROM greetings")
 [ "$got" = "hello from coffer | written after the full backup" ] || { echo "restored: '$got'"; exit 1; }
 echo "   read back from the restored copy at $copy_ip: $got"
+
+echo "== resize to the medium flavor: the buffer pool follows"
+"$coffer" instance resize-flavor db1 medium --wait >/dev/null
+echo "   innodb_buffer_pool_size = $(variable innodb_buffer_pool_size)"
 
 echo "== delete (the backups go with 'backup delete': the full one takes its incremental along)"
 "$coffer" instance delete db1-copy --wait

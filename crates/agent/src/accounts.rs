@@ -40,16 +40,17 @@ impl Agent {
             AgentRequest::ListDatabases => self.list_databases().await,
             AgentRequest::CreateDatabases { databases } => self.create_databases(databases).await,
             AgentRequest::DeleteDatabase { name } => {
-                self.op(self.manager.delete_database(&self.ctx, name)).await
+                self.op(self.manager.delete_database(&self.ctx(), name))
+                    .await
             }
             AgentRequest::ListUsers => self.list_users().await,
             AgentRequest::CreateUsers { users } => self.create_users(users).await,
             AgentRequest::UpdateUser { name, host, update } => {
-                self.op(self.manager.update_user(&self.ctx, name, host, update))
+                self.op(self.manager.update_user(&self.ctx(), name, host, update))
                     .await
             }
             AgentRequest::DeleteUser { name, host } => {
-                self.op(self.manager.delete_user(&self.ctx, name, host))
+                self.op(self.manager.delete_user(&self.ctx(), name, host))
                     .await
             }
             AgentRequest::GrantAccess {
@@ -57,7 +58,9 @@ impl Agent {
                 host,
                 databases,
             } => {
-                self.op(self.manager.grant_access(&self.ctx, name, host, databases))
+                self.op(self
+                    .manager
+                    .grant_access(&self.ctx(), name, host, databases))
                     .await
             }
             AgentRequest::RevokeAccess {
@@ -65,15 +68,17 @@ impl Agent {
                 host,
                 database,
             } => {
-                self.op(self.manager.revoke_access(&self.ctx, name, host, database))
+                self.op(self
+                    .manager
+                    .revoke_access(&self.ctx(), name, host, database))
                     .await
             }
-            AgentRequest::EnableRoot => match self.manager.enable_root(&self.ctx).await {
+            AgentRequest::EnableRoot => match self.manager.enable_root(&self.ctx()).await {
                 Ok(password) => json(password),
                 Err(e) => Err(e.into()),
             },
-            AgentRequest::DisableRoot => self.op(self.manager.disable_root(&self.ctx)).await,
-            AgentRequest::RootStatus => match self.manager.root_enabled(&self.ctx).await {
+            AgentRequest::DisableRoot => self.op(self.manager.disable_root(&self.ctx())).await,
+            AgentRequest::RootStatus => match self.manager.root_enabled(&self.ctx()).await {
                 Ok(enabled) => json(enabled),
                 Err(e) => Err(e.into()),
             },
@@ -91,11 +96,11 @@ impl Agent {
     }
 
     async fn list_databases(&self) -> anyhow::Result<Value> {
-        json(self.manager.list_databases(&self.ctx).await?)
+        json(self.manager.list_databases(&self.ctx()).await?)
     }
 
     async fn list_users(&self) -> anyhow::Result<Value> {
-        json(self.manager.list_users(&self.ctx).await?)
+        json(self.manager.list_users(&self.ctx()).await?)
     }
 
     async fn create_databases(
@@ -105,11 +110,13 @@ impl Agent {
         for d in databases {
             self.manager.validate_database_name(&d.name)?;
         }
-        let existing = self.manager.list_databases(&self.ctx).await?;
+        let existing = self.manager.list_databases(&self.ctx()).await?;
         if let Some(d) = databases.iter().find(|d| existing.contains(&d.name)) {
             return Err(exists(format!("database {:?} already exists", d.name)));
         }
-        self.manager.create_databases(&self.ctx, databases).await?;
+        self.manager
+            .create_databases(&self.ctx(), databases)
+            .await?;
         Ok(Value::Null)
     }
 
@@ -120,7 +127,7 @@ impl Agent {
                 self.manager.validate_database_name(d)?;
             }
         }
-        let existing = self.manager.list_users(&self.ctx).await?;
+        let existing = self.manager.list_users(&self.ctx()).await?;
         // Host names are case-insensitive (MariaDB stores them lower-cased).
         if let Some(u) = users.iter().find(|u| {
             existing
@@ -135,7 +142,7 @@ impl Agent {
         // Users may only be given databases that exist.
         let wanted: Vec<&String> = users.iter().flat_map(|u| &u.databases).collect();
         if !wanted.is_empty() {
-            let dbs = self.manager.list_databases(&self.ctx).await?;
+            let dbs = self.manager.list_databases(&self.ctx()).await?;
             if let Some(missing) = wanted.iter().find(|d| !dbs.contains(d)) {
                 return Err(DatastoreError::NotFound(format!(
                     "database {missing:?} does not exist"
@@ -143,7 +150,7 @@ impl Agent {
                 .into());
             }
         }
-        self.manager.create_users(&self.ctx, users).await?;
+        self.manager.create_users(&self.ctx(), users).await?;
         Ok(Value::Null)
     }
 }

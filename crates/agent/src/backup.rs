@@ -67,7 +67,7 @@ impl Agent {
         tracing::info!(backup = %order.backup_id, strategy = %order.strategy, incremental = order.parent_info.is_some(), "backup starting");
 
         let source = strategy
-            .start(&self.ctx, &work.0, order.parent_info.as_ref())
+            .start(&self.ctx(), &work.0, order.parent_info.as_ref())
             .await?;
         let mut writer = storage.writer(&order.object_key).await?;
         let progress = coffer_pipeline::Progress::default();
@@ -123,7 +123,7 @@ impl Agent {
         let progress = coffer_pipeline::Progress::default();
         let reporter = Reporter::start(self, None, "restore", Some(total), &progress);
         let result = async {
-            strategy.begin(&self.ctx, &work.0).await?;
+            strategy.begin(&self.ctx(), &work.0).await?;
             for (index, piece) in order.pieces.iter().enumerate() {
                 tracing::info!(backup = %piece.backup_id, index, "restoring");
                 let key = data_key(&piece.data_key.0)?;
@@ -132,7 +132,7 @@ impl Agent {
                     .await
                     .with_context(|| format!("reading backup {}", piece.backup_id))?;
                 let sink = strategy
-                    .piece(&self.ctx, &work.0, index, &piece.info)
+                    .piece(&self.ctx(), &work.0, index, &piece.info)
                     .await?;
                 let expected = (!piece.sha256.is_empty()).then_some(piece.sha256.as_str());
                 coffer_pipeline::decode(reader, sink.writer, &key, expected, &progress)
@@ -143,7 +143,7 @@ impl Agent {
                     .with_context(|| format!("applying backup {}", piece.backup_id))?;
             }
             strategy
-                .finish(&self.ctx, &work.0, order.pieces.len())
+                .finish(&self.ctx(), &work.0, order.pieces.len())
                 .await?;
             anyhow::Ok(())
         }

@@ -37,10 +37,12 @@ enum Desired {
 
 pub struct Agent {
     pub(crate) manager: Arc<dyn DatastoreManager>,
-    pub(crate) ctx: InstanceContext,
+    /// Changes with a resize (memory, volume) and a configuration apply
+    /// (overrides); read through `ctx()`.
+    ctx: std::sync::RwLock<InstanceContext>,
     state_file: PathBuf,
     /// One lifecycle operation at a time (a repeated prepare waits for the first).
-    op: Mutex<()>,
+    pub(crate) op: Mutex<()>,
     full: AtomicBool,
     /// Where progress reports go (none in tests without a bus).
     pub(crate) bus: OnceLock<Arc<dyn Bus>>,
@@ -55,16 +57,17 @@ pub struct Agent {
 impl Agent {
     pub fn new(
         manager: Arc<dyn DatastoreManager>,
-        ctx: InstanceContext,
+        mut ctx: InstanceContext,
         state_file: PathBuf,
     ) -> Self {
+        ctx.overrides = crate::configuration::saved(&state_file).overrides;
         let work_root = state_file
             .parent()
             .map(|p| p.join("work"))
             .unwrap_or_else(|| PathBuf::from("work"));
         Self {
             manager,
-            ctx,
+            ctx: std::sync::RwLock::new(ctx),
             state_file,
             op: Mutex::new(()),
             full: AtomicBool::new(false),
@@ -74,6 +77,20 @@ impl Agent {
             backups: std::sync::Mutex::new(HashMap::new()),
             work_root,
         }
+    }
+
+    /// The instance context as it is now.
+    pub(crate) fn ctx(&self) -> InstanceContext {
+        self.ctx.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Change the instance context (a resize, a configuration apply).
+    pub(crate) fn update_ctx(&self, change: impl FnOnce(&mut InstanceContext)) {
+        change(&mut self.ctx.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub(crate) fn state_file(&self) -> &std::path::Path {
+        &self.state_file
     }
 
     /// Send progress reports over `bus`.
@@ -109,7 +126,7 @@ impl Agent {
         if self.desired() != Desired::Running {
             return;
         }
-        if let Some(pid) = self.manager.pid(&self.ctx) {
+        if let Some(pid) = self.manager.pid(&self.ctx()) {
             tracing::info!(pid, "adopted the running datastore");
             return;
         }
@@ -119,12 +136,15 @@ impl Agent {
         }
     }
 
-    async fn start(&self) -> anyhow::Result<()> {
-        self.manager.render_config(&self.ctx).await?;
-        self.manager.start(&self.ctx, START_TIMEOUT).await?;
+    pub(crate) async fn start(&self) -> anyhow::Result<()> {
+        let ctx = self.ctx();
+        self.manager.render_config(&ctx).await?;
+        self.manager.start(&ctx, START_TIMEOUT).await?;
+        // Whatever waited for a restart is in force now.
+        self.started_with_configuration()?;
         // Read-only mode does not survive a server restart: apply it again.
         if self.full.load(Ordering::SeqCst) {
-            self.manager.set_read_only(&self.ctx, true).await?;
+            self.manager.set_read_only(&self.ctx(), true).await?;
         }
         Ok(())
     }
@@ -165,12 +185,15 @@ impl Agent {
             self.manager.validate_user(u)?;
         }
         tracing::info!(pieces = order.pieces.len(), strategy = %order.strategy, "restore");
+        self.set_overrides(order.overrides.clone())?;
         // A half-done earlier attempt leaves a server behind: stop it first.
-        self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
+        self.manager.stop(&self.ctx(), STOP_TIMEOUT).await?;
         let (databases, users) = (order.databases.clone(), order.users.clone());
         self.restore(order).await?;
-        self.manager.create_databases(&self.ctx, &databases).await?;
-        self.manager.create_users(&self.ctx, &users).await?;
+        self.manager
+            .create_databases(&self.ctx(), &databases)
+            .await?;
+        self.manager.create_users(&self.ctx(), &users).await?;
         self.set_desired(Desired::Running)?;
         tracing::info!("restored");
         Ok(serde_json::to_value(self.status().await)?)
@@ -178,7 +201,11 @@ impl Agent {
 
     async fn handle_lifecycle(&self, request: AgentRequest) -> anyhow::Result<Value> {
         match request {
-            AgentRequest::Prepare { databases, users } => {
+            AgentRequest::Prepare {
+                databases,
+                users,
+                overrides,
+            } => {
                 let _guard = self.op.lock().await;
                 tracing::info!(databases = databases.len(), users = users.len(), "prepare");
                 for d in &databases {
@@ -187,10 +214,13 @@ impl Agent {
                 for u in &users {
                     self.manager.validate_user(u)?;
                 }
-                self.manager.initialize(&self.ctx).await?;
+                self.set_overrides(overrides)?;
+                self.manager.initialize(&self.ctx()).await?;
                 self.start().await?;
-                self.manager.create_databases(&self.ctx, &databases).await?;
-                self.manager.create_users(&self.ctx, &users).await?;
+                self.manager
+                    .create_databases(&self.ctx(), &databases)
+                    .await?;
+                self.manager.create_users(&self.ctx(), &users).await?;
                 self.set_desired(Desired::Running)?;
                 tracing::info!("prepared");
                 Ok(serde_json::to_value(self.status().await)?)
@@ -198,16 +228,37 @@ impl Agent {
             AgentRequest::Restart => {
                 let _guard = self.op.lock().await;
                 tracing::info!("restart");
-                self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
-                self.start().await?;
-                self.set_desired(Desired::Running)?;
+                self.restart().await
+            }
+            AgentRequest::Configure { overrides } => {
+                let report = self.configure(overrides).await?;
+                Ok(serde_json::to_value(report)?)
+            }
+            AgentRequest::GetConfiguration => {
+                let values = self.manager.effective_configuration(&self.ctx()).await?;
+                Ok(serde_json::to_value(values)?)
+            }
+            AgentRequest::Resize {
+                ram_mb,
+                volume_size_gb,
+            } => {
+                let _guard = self.op.lock().await;
+                let before = self.ctx();
+                tracing::info!(ram_mb, volume_size_gb, "resize");
+                self.update_ctx(|ctx| {
+                    ctx.ram_mb = ram_mb;
+                    ctx.volume_size_bytes = (volume_size_gb.max(0) as u64) << 30;
+                });
+                if before.ram_mb != ram_mb {
+                    return self.restart().await;
+                }
                 Ok(serde_json::to_value(self.status().await)?)
             }
             AgentRequest::Stop => {
                 let _guard = self.op.lock().await;
                 tracing::info!("stop");
                 self.set_desired(Desired::Stopped)?;
-                self.manager.stop(&self.ctx, STOP_TIMEOUT).await?;
+                self.manager.stop(&self.ctx(), STOP_TIMEOUT).await?;
                 Ok(Value::Null)
             }
             AgentRequest::Status => Ok(serde_json::to_value(self.status().await)?),
@@ -215,9 +266,18 @@ impl Agent {
         }
     }
 
+    /// Stop and start the datastore (the caller holds `op`).
+    async fn restart(&self) -> anyhow::Result<Value> {
+        self.manager.stop(&self.ctx(), STOP_TIMEOUT).await?;
+        self.start().await?;
+        self.set_desired(Desired::Running)?;
+        Ok(serde_json::to_value(self.status().await)?)
+    }
+
     /// Probe the datastore and the volume; enforce the volume size.
     pub async fn status(&self) -> AgentStatus {
-        let health = self.manager.health(&self.ctx).await;
+        let ctx = self.ctx();
+        let health = self.manager.health(&ctx).await;
         let status = match (health, self.desired()) {
             (Health::Healthy, _) => OperatingStatus::Healthy,
             (Health::Running, _) => OperatingStatus::Running,
@@ -225,12 +285,12 @@ impl Agent {
             (Health::Stopped, Desired::Stopped) => OperatingStatus::Shutdown,
             (Health::Stopped, Desired::Running) => OperatingStatus::Crashed,
         };
-        let size = self.ctx.volume_size_bytes;
-        let used = disk_usage(&self.ctx.data_dir);
+        let size = ctx.volume_size_bytes;
+        let used = disk_usage(&ctx.data_dir);
         let was_full = self.full.load(Ordering::SeqCst);
         let full = should_be_full(used, size, was_full);
         if full != was_full && health == Health::Healthy {
-            match self.manager.set_read_only(&self.ctx, full).await {
+            match self.manager.set_read_only(&ctx, full).await {
                 Ok(()) => {
                     self.full.store(full, Ordering::SeqCst);
                     if full {
@@ -259,7 +319,7 @@ pub async fn heartbeat_loop(
     every: Duration,
     cancel: CancellationToken,
 ) {
-    let instance_id = agent.ctx.instance_id;
+    let instance_id = agent.ctx().instance_id;
     loop {
         // While a lifecycle operation runs (a restart stops the server for
         // a moment) the probe would report a crash that is not one, and

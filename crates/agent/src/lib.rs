@@ -9,6 +9,7 @@
 
 mod accounts;
 mod backup;
+mod configuration;
 mod handler;
 mod progress;
 mod volume;

@@ -53,7 +53,7 @@ impl Reporter {
                     stored_bytes: counters.stored_bytes(),
                 };
                 let msg = ConductorMessage::Progress {
-                    instance_id: agent.ctx.instance_id,
+                    instance_id: agent.ctx().instance_id,
                     backup_id: backup,
                     progress,
                 };

@@ -39,6 +39,8 @@ pub struct ApiConfig {
     /// How each datastore (by name) is backed up; a datastore missing here
     /// takes no backups.
     pub backups: std::collections::BTreeMap<String, BackupPolicy>,
+    /// Parameter schemas of the offered datastore versions.
+    pub parameters: coffer_model::ParameterCatalog,
 }
 
 /// A datastore's backup strategy, as the API needs to know it.
@@ -59,6 +61,7 @@ impl Default for ApiConfig {
             max_page_size: 1000,
             agent_silence: std::time::Duration::from_secs(10),
             backups: std::collections::BTreeMap::new(),
+            parameters: coffer_model::ParameterCatalog::default(),
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Wire shapes of resources, as Trove's v1.0 API writes them.
 
 use crate::links::links;
-use coffer_model::{
-    Datastore, DatastoreVersion, Flavor, Instance, InstanceStatus, OperatingStatus,
-};
+use coffer_model::{Datastore, DatastoreVersion, Flavor, Instance, OperatingStatus};
 use serde_json::{json, Value};
 
 /// Trove's timestamp format: ISO 8601 without a zone, in UTC.
@@ -73,7 +71,7 @@ pub fn operating_status(i: &Instance, silence: std::time::Duration) -> Operating
             .is_ok_and(|age| age > silence),
         None => true,
     };
-    if i.status == InstanceStatus::Active && stale {
+    if i.status.is_serving() && stale {
         OperatingStatus::Unknown
     } else {
         i.operating_status
@@ -120,10 +118,67 @@ pub fn instance(base: &str, i: &Instance, detail: bool, silence: std::time::Dura
         if let Some(hb) = i.last_heartbeat {
             out["service_status_updated"] = json!(timestamp(hb));
         }
+        if let Some(c) = i.configuration_id {
+            out["configuration"] = json!({
+                "id": c,
+                "links": links(base, project, &format!("configurations/{c}")),
+            });
+        }
         if let Some(f) = &i.fault {
             out["fault"] =
                 json!({"message": f.message, "created": timestamp(f.created), "details": ""});
         }
+    }
+    out
+}
+
+/// A configuration parameter as Trove lists it.
+pub fn parameter(p: &coffer_model::Parameter, v: &DatastoreVersion) -> Value {
+    let mut out = json!({
+        "name": p.name,
+        "type": p.kind.as_str(),
+        "restart_required": p.restart_required,
+        "datastore_version_id": v.id,
+    });
+    for (key, value) in [("min", &p.min), ("max", &p.max)] {
+        if let Some(n) = value {
+            out[key] = json!(n);
+        }
+    }
+    if !p.allowed_values.is_empty() {
+        out["allowed_values"] = json!(p.allowed_values);
+    }
+    if let Some(unit) = &p.unit {
+        out["unit"] = json!(unit);
+    }
+    if let Some(d) = &p.description {
+        out["description"] = json!(d);
+    }
+    out
+}
+
+/// A configuration group. `detail` adds its values (show and create).
+pub fn configuration(
+    base: &str,
+    g: &coffer_model::ConfigurationGroup,
+    version_id: Option<coffer_model::DatastoreVersionId>,
+    detail: bool,
+) -> Value {
+    let project = g.project_id.0.as_str();
+    let mut out = json!({
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "datastore_name": g.datastore,
+        "datastore_version_name": g.datastore_version,
+        "datastore_version_id": version_id,
+        "created": timestamp(g.created),
+        "updated": timestamp(g.updated),
+        "project_id": project,
+        "links": links(base, project, &format!("configurations/{}", g.id)),
+    });
+    if detail {
+        out["values"] = json!(g.values);
     }
     out
 }
@@ -185,7 +240,7 @@ pub fn progress_view(p: &coffer_model::Progress) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer_model::{FlavorId, InstanceId, ProjectId};
+    use coffer_model::{FlavorId, InstanceId, InstanceStatus, ProjectId};
     use std::time::Duration;
 
     fn active(heartbeat_age_s: Option<i64>) -> Instance {
@@ -206,6 +261,7 @@ mod tests {
             created: now,
             updated: now,
             last_heartbeat: heartbeat_age_s.map(|s| now - chrono::Duration::seconds(s)),
+            configuration_id: None,
         }
     }
 

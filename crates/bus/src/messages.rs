@@ -1,8 +1,8 @@
 //! The typed messages on the bus. They travel as JSON, tagged by `method`.
 
 use coffer_model::{
-    BackupId, DatabaseSpec, InstanceId, OperatingStatus, Progress, UserInfo, UserSpec, UserUpdate,
-    VolumeUsage,
+    BackupId, DatabaseSpec, InstanceId, OperatingStatus, Overrides, Progress, UserInfo, UserSpec,
+    UserUpdate, VolumeUsage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,9 @@ pub enum AgentRequest {
     Prepare {
         databases: Vec<DatabaseSpec>,
         users: Vec<UserSpec>,
+        /// The configuration group's settings, in force from the first start.
+        #[serde(default)]
+        overrides: Overrides,
     },
     /// Restart the datastore process.
     Restart,
@@ -67,6 +70,28 @@ pub enum AgentRequest {
     /// Fill the new, never-prepared instance from backups, then create the
     /// databases and users as `Prepare` would. Answers an `AgentStatus`.
     Restore(RestoreOrder),
+    /// Make `overrides` the instance's configuration: persisted, rendered,
+    /// dynamic ones applied live. Answers a `ConfigureReport`.
+    Configure {
+        overrides: Overrides,
+    },
+    /// The server's running values of the parameters Coffer sets
+    /// (`BTreeMap<String, String>`).
+    GetConfiguration,
+    /// New flavor memory and/or volume size; a memory change restarts the
+    /// datastore. Answers an `AgentStatus`.
+    Resize {
+        ram_mb: i64,
+        volume_size_gb: i64,
+    },
+}
+
+/// The agent's answer to `Configure`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigureReport {
+    /// Parameters whose new values wait for a restart (also those of an
+    /// earlier `Configure` not yet restarted).
+    pub restart_required: Vec<String>,
 }
 
 /// A value that must never reach a log line (keys, storage credentials).
@@ -129,6 +154,8 @@ pub struct RestoreOrder {
     pub pieces: Vec<RestorePiece>,
     pub databases: Vec<DatabaseSpec>,
     pub users: Vec<UserSpec>,
+    #[serde(default)]
+    pub overrides: Overrides,
 }
 
 /// Why an agent refused or failed a request. Travels as the bus's error
@@ -213,6 +240,7 @@ mod tests {
         let r = AgentRequest::Prepare {
             databases: vec![DatabaseSpec { name: "app".into() }],
             users: vec![],
+            overrides: Default::default(),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["method"], "prepare");

@@ -28,6 +28,8 @@ pub enum ClientError {
     NoSuchInstance(String),
     #[error("no backup named or with id {0:?}")]
     NoSuchBackup(String),
+    #[error("no configuration group named or with id {0:?}")]
+    NoSuchConfiguration(String),
     #[error("more than one resource is named {0:?}; use its id")]
     Ambiguous(String),
 }
@@ -224,6 +226,64 @@ impl Client {
             1 => Ok(matches[0].clone()),
             _ => Err(ClientError::Ambiguous(name_or_id.to_string())),
         }
+    }
+
+    pub async fn create_configuration(&self, body: &Value) -> Result<Value, ClientError> {
+        let created = self
+            .request(Method::POST, "/configurations", Some(body))
+            .await?;
+        Ok(created["configuration"].clone())
+    }
+
+    /// Configuration groups of the project, following `next` links.
+    pub async fn list_configurations(&self) -> Result<Vec<Value>, ClientError> {
+        self.list_all("/configurations", "?limit=1000", "configurations")
+            .await
+    }
+
+    pub async fn show_configuration(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self.get(&format!("/configurations/{id}")).await?["configuration"].clone())
+    }
+
+    /// A configuration group id from a name or an id (a name must be unique).
+    pub async fn resolve_configuration(&self, name_or_id: &str) -> Result<String, ClientError> {
+        match self.show_configuration(name_or_id).await {
+            Ok(g) => return Ok(g["id"].as_str().unwrap_or(name_or_id).to_string()),
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+        let matches: Vec<String> = self
+            .list_configurations()
+            .await?
+            .into_iter()
+            .filter(|g| g["name"] == name_or_id)
+            .filter_map(|g| g["id"].as_str().map(String::from))
+            .collect();
+        match matches.len() {
+            0 => Err(ClientError::NoSuchConfiguration(name_or_id.to_string())),
+            1 => Ok(matches[0].clone()),
+            _ => Err(ClientError::Ambiguous(name_or_id.to_string())),
+        }
+    }
+
+    /// Attach configuration group `configuration` to instance `id`, or
+    /// detach its group (`None`).
+    pub async fn set_instance_configuration(
+        &self,
+        id: &str,
+        configuration: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let body = json!({"instance": {"configuration": configuration}});
+        self.request(Method::PATCH, &format!("/instances/{id}"), Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Post an action body such as `{"resize": {"flavorRef": "2"}}`.
+    pub async fn instance_action_body(&self, id: &str, body: &Value) -> Result<(), ClientError> {
+        self.request(Method::POST, &format!("/instances/{id}/action"), Some(body))
+            .await
+            .map(drop)
     }
 
     pub async fn instance_action(&self, id: &str, action: &str) -> Result<(), ClientError> {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod parameters;
 mod roles;
 mod seed;
 

@@ -74,6 +74,7 @@ fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
         agent_silence: (ctx.config.agent.heartbeat_interval * 5)
             .max(std::time::Duration::from_secs(10)),
         backups: backup_policies(&ctx.config)?,
+        parameters: crate::parameters::catalog(&ctx.config)?,
     };
     Ok(ApiState {
         store: ctx.store.clone(),
@@ -189,6 +190,7 @@ fn start_taskmanager(
         heartbeat_interval: ctx.config.agent.heartbeat_interval,
         bus_socket: socket,
         poll_interval: t.poll_interval,
+        parameters: crate::parameters::catalog(&ctx.config)?,
     };
     let tm = TaskManager::new(
         ctx.store.clone(),

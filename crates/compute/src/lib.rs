@@ -43,6 +43,15 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError>;
     /// Stop every process and remove the server's files. Absent is fine.
     async fn destroy(&self, id: InstanceId) -> Result<(), ComputeError>;
+    /// Give the server `ram_mb` of memory and a volume of `volume_size_gb`
+    /// (grow only; the caller checks). The agent is told separately; this
+    /// makes the new sizes survive the agent's restart.
+    async fn resize(
+        &self,
+        id: InstanceId,
+        ram_mb: i64,
+        volume_size_gb: i64,
+    ) -> Result<(), ComputeError>;
     /// Every server that exists on this compute host.
     async fn list(&self) -> Result<Vec<InstanceId>, ComputeError>;
     /// True when `token` is the bus token of `id`'s agent.

@@ -175,6 +175,23 @@ impl ComputeDriver for LocalProcessDriver {
         }
     }
 
+    async fn resize(
+        &self,
+        id: InstanceId,
+        ram_mb: i64,
+        volume_size_gb: i64,
+    ) -> Result<(), ComputeError> {
+        // The volume is a directory whose size the agent enforces: the new
+        // numbers in agent.json are the whole resize here.
+        let mut config = self.read_config(id).ok_or(ComputeError::NotFound(id))?;
+        config.ram_mb = ram_mb;
+        config.volume_size_gb = volume_size_gb;
+        let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
+        write_private(&self.instance_dir(id).join(CONFIG_FILE), &raw)
+            .context("writing agent config")?;
+        Ok(())
+    }
+
     async fn list(&self) -> Result<Vec<InstanceId>, ComputeError> {
         let entries = fs::read_dir(&self.root).context("listing instances")?;
         Ok(entries

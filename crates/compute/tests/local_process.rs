@@ -58,6 +58,14 @@ async fn create_supervise_stop_destroy() {
     assert_eq!(std::fs::read_to_string(dir.join("agent.pid")).unwrap(), pid);
     assert!(driver.verify_agent_token(id, &cfg.token));
 
+    // A resize rewrites the sizes and keeps the token; a missing server is NotFound.
+    driver.resize(id, 2048, 7).await.unwrap();
+    let resized: AgentConfig =
+        serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap();
+    assert_eq!((resized.ram_mb, resized.volume_size_gb), (2048, 7));
+    assert!(driver.verify_agent_token(id, &cfg.token));
+    assert!(driver.resize(InstanceId::new(), 512, 1).await.is_err());
+
     // A dead agent is started again by ensure_running.
     driver.stop(id).await.unwrap();
     assert_eq!(driver.state(id).await, ServerState::Stopped);

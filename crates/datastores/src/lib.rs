@@ -3,10 +3,13 @@
 //! files and SQL. Each datastore is one module behind the
 //! `coffer_strategy::DatastoreManager` trait; `registry()` names them all.
 //! Each module also holds its backup and restore strategies, named by
-//! `backup_strategies()` and `restore_strategies()`.
+//! `backup_strategies()` and `restore_strategies()`. `parameters` holds
+//! the configuration-parameter schemas shipped for each datastore version.
 
 mod files;
 pub mod mariadb;
+mod overrides;
+pub mod parameters;
 pub mod postgresql;
 mod process;
 pub mod redis;

@@ -8,6 +8,8 @@
 
 mod backup_sql;
 mod backup_store;
+mod configuration_sql;
+mod configuration_store;
 mod error;
 mod migrate;
 mod postgres;
@@ -18,5 +20,6 @@ mod store;
 mod writes;
 
 pub use backup_store::BackupStore;
+pub use configuration_store::ConfigurationStore;
 pub use error::MetaError;
 pub use store::{open, MetadataStore, Store};

@@ -15,6 +15,10 @@ impl PostgresStore {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/postgres/0001_init.sql")),
         (2, include_str!("../migrations/postgres/0002_backups.sql")),
+        (
+            3,
+            include_str!("../migrations/postgres/0003_configurations.sql"),
+        ),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.

@@ -8,8 +8,8 @@
 use crate::MetaError;
 use chrono::{DateTime, Utc};
 use coffer_model::{
-    Datastore, DatastoreId, DatastoreVersion, Fault, Flavor, FlavorId, Instance, InstanceStatus,
-    OperatingStatus, ProjectId, Task, TaskKind, TaskState,
+    ConfigurationGroup, Datastore, DatastoreId, DatastoreVersion, Fault, Flavor, FlavorId,
+    Instance, InstanceStatus, OperatingStatus, ProjectId, Task, TaskKind, TaskState,
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::fmt::Display;
@@ -19,7 +19,11 @@ use std::str::FromStr;
 /// Columns selected (in this order) wherever an [`Instance`] is read.
 pub(crate) const INSTANCE_COLUMNS: &str = "id, project_id, name, status, operating_status, \
      flavor_id, datastore, datastore_version, volume_size_gb, volume_used_bytes, ip, \
-     fault_message, fault_created, created, updated, last_heartbeat";
+     fault_message, fault_created, created, updated, last_heartbeat, configuration_id";
+
+/// Columns selected wherever a [`ConfigurationGroup`] is read.
+pub(crate) const CONFIGURATION_COLUMNS: &str = "id, project_id, name, description, datastore, \
+     datastore_version, vals, created, updated";
 
 /// Columns selected wherever a [`Task`] is read.
 pub(crate) const TASK_COLUMNS: &str =
@@ -218,6 +222,10 @@ pub(crate) fn instance(row: &impl Columns) -> Result<Instance, MetaError> {
         created: timestamp(row.int("created")?)?,
         updated: timestamp(row.int("updated")?)?,
         last_heartbeat: row.opt_int("last_heartbeat")?.map(timestamp).transpose()?,
+        configuration_id: row
+            .opt_text("configuration_id")?
+            .map(|c| parsed("configuration id", c))
+            .transpose()?,
     })
 }
 
@@ -305,4 +313,24 @@ pub(crate) fn progress(row: &impl Columns) -> Result<coffer_model::Progress, Met
 /// A byte count as stored (SQL integers are signed).
 pub(crate) fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn configuration(row: &impl Columns) -> Result<ConfigurationGroup, MetaError> {
+    let raw = row.text("vals")?;
+    Ok(ConfigurationGroup {
+        id: parsed("configuration id", row.text("id")?)?,
+        project_id: ProjectId(row.text("project_id")?),
+        name: row.text("name")?,
+        description: row.opt_text("description")?,
+        datastore: row.text("datastore")?,
+        datastore_version: row.text("datastore_version")?,
+        values: serde_json::from_str(&raw).map_err(|_| corrupt("configuration values", &raw))?,
+        created: timestamp(row.int("created")?)?,
+        updated: timestamp(row.int("updated")?)?,
+    })
+}
+
+/// A configuration group's values as stored.
+pub(crate) fn values_text(group: &ConfigurationGroup) -> Result<String, MetaError> {
+    serde_json::to_string(&group.values).map_err(|e| MetaError::Backend(e.into()))
 }

@@ -33,6 +33,7 @@ macro_rules! impl_metadata_store {
         $crate::migrate::impl_migrations!($store);
         $crate::writes::impl_row_writers!($store, $db);
         $crate::backup_sql::impl_backup_store!($store, $db);
+        $crate::configuration_sql::impl_configuration_store!($store, $db);
 
         #[async_trait::async_trait]
         impl MetadataStore for $store {

@@ -21,6 +21,10 @@ impl SqliteStore {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
         (2, include_str!("../migrations/sqlite/0002_backups.sql")),
+        (
+            3,
+            include_str!("../migrations/sqlite/0003_configurations.sql"),
+        ),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.

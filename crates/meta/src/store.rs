@@ -14,7 +14,9 @@ use std::sync::Arc;
 /// whole or not at all. "Not found" is `MetaError::NotFound`; a deleted
 /// instance is not found.
 #[async_trait]
-pub trait MetadataStore: crate::BackupStore + Send + Sync + 'static {
+pub trait MetadataStore:
+    crate::BackupStore + crate::ConfigurationStore + Send + Sync + 'static
+{
     /// Bring the schema up to date (embedded migrations). Idempotent.
     async fn migrate(&self) -> Result<(), MetaError>;
 

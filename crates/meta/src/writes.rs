@@ -17,8 +17,8 @@ macro_rules! impl_row_writers {
                     "INSERT INTO instances (id, project_id, name, status, operating_status, \
                      flavor_id, datastore, datastore_version, volume_size_gb, \
                      volume_used_bytes, ip, fault_message, fault_created, created, updated, \
-                     last_heartbeat) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     last_heartbeat, configuration_id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 );
                 sqlx::query(&q)
                     .bind(instance.id.to_string())
@@ -37,6 +37,7 @@ macro_rules! impl_row_writers {
                     .bind(millis(instance.created))
                     .bind(millis(instance.updated))
                     .bind(instance.last_heartbeat.map(millis))
+                    .bind(instance.configuration_id.map(|c| c.to_string()))
                     .execute(conn)
                     .await
                     .map_err(|e| {

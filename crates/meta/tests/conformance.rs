@@ -8,7 +8,10 @@
 #[path = "scenarios/backups.rs"]
 mod backups;
 mod common;
+#[path = "scenarios/configurations.rs"]
+mod configurations;
 use backups::*;
+use configurations::*;
 
 use coffer_meta::{open, MetaError, Store};
 use coffer_model::{
@@ -64,6 +67,10 @@ conformance!(
         start_backup_needs_an_active_instance,
         backups_update_list_and_delete,
         progress_set_get_clear,
+        configurations_crud_and_pages,
+        attach_detach_and_delete_guard,
+        group_update_queues_one_apply_per_attached_instance,
+        transition_and_resources,
     ],
     url: [concurrent_open_migrates_once]
 );

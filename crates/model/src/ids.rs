@@ -56,6 +56,10 @@ uuid_id!(
     /// One version of a datastore type (e.g. mariadb 10.11).
     DatastoreVersionId
 );
+uuid_id!(
+    /// A configuration group.
+    ConfigurationId
+);
 
 /// Flavors have integer ids on the wire, as in Trove (`id` plus `str_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -19,16 +19,22 @@ pub enum InstanceStatus {
     Backup,
     /// A workflow failed; `fault` says why.
     Error,
+    /// Changing its flavor or volume.
+    Resize,
+    /// Running, but configuration changes wait for a restart.
+    RestartRequired,
 }
 
 impl InstanceStatus {
-    pub const ALL: [InstanceStatus; 6] = [
+    pub const ALL: [InstanceStatus; 8] = [
         InstanceStatus::Build,
         InstanceStatus::Active,
         InstanceStatus::Reboot,
         InstanceStatus::Shutdown,
         InstanceStatus::Backup,
         InstanceStatus::Error,
+        InstanceStatus::Resize,
+        InstanceStatus::RestartRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +45,8 @@ impl InstanceStatus {
             InstanceStatus::Shutdown => "SHUTDOWN",
             InstanceStatus::Backup => "BACKUP",
             InstanceStatus::Error => "ERROR",
+            InstanceStatus::Resize => "RESIZE",
+            InstanceStatus::RestartRequired => "RESTART_REQUIRED",
         }
     }
 
@@ -48,7 +56,18 @@ impl InstanceStatus {
 
     /// Statuses a `--wait` stops at: nothing more will happen without a new request.
     pub fn is_terminal(self) -> bool {
-        matches!(self, InstanceStatus::Active | InstanceStatus::Error)
+        matches!(
+            self,
+            InstanceStatus::Active | InstanceStatus::Error | InstanceStatus::RestartRequired
+        )
+    }
+
+    /// The datastore runs and answers requests (accounts, configuration).
+    pub fn is_serving(self) -> bool {
+        matches!(
+            self,
+            InstanceStatus::Active | InstanceStatus::RestartRequired
+        )
     }
 }
 
@@ -205,6 +224,9 @@ pub struct Instance {
     pub created: chrono::DateTime<chrono::Utc>,
     pub updated: chrono::DateTime<chrono::Utc>,
     pub last_heartbeat: Option<chrono::DateTime<chrono::Utc>>,
+    /// The attached configuration group.
+    #[serde(default)]
+    pub configuration_id: Option<crate::ConfigurationId>,
 }
 
 #[cfg(test)]

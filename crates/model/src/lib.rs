@@ -4,6 +4,7 @@
 
 mod agent_config;
 mod backup;
+mod configuration;
 mod datastore;
 mod flavor;
 mod ids;
@@ -14,18 +15,22 @@ mod validate;
 
 pub use agent_config::AgentConfig;
 pub use backup::{Backup, BackupStatus, BackupTaskPayload, Progress, RestorePlan};
+pub use configuration::ConfigurationGroup;
 pub use datastore::{Datastore, DatastoreVersion};
 pub use flavor::Flavor;
-pub use ids::{BackupId, DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId, TaskId};
+pub use ids::{
+    BackupId, ConfigurationId, DatastoreId, DatastoreVersionId, FlavorId, InstanceId, ProjectId,
+    TaskId,
+};
 pub use instance::{
     DatabaseSpec, Fault, Instance, InstanceStatus, OperatingStatus, UserInfo, UserSpec, UserUpdate,
     VolumeUsage,
 };
 pub use parameters::{
-    ConfigValue, InvalidParameter, Overrides, Parameter, ParameterSchema, ParameterType, Setting,
-    MAX_STRING_VALUE,
+    ConfigValue, InvalidParameter, Overrides, Parameter, ParameterCatalog, ParameterSchema,
+    ParameterType, Setting, MAX_STRING_VALUE,
 };
-pub use task::{CreateInstancePayload, Task, TaskKind, TaskState};
+pub use task::{CreateInstancePayload, ResizePayload, Task, TaskKind, TaskState};
 pub use validate::{
     validate_identifier, validate_name, validate_password, NameError, MAX_NAME_LEN,
 };

@@ -185,6 +185,25 @@ impl ParameterSchema {
     }
 }
 
+/// The schemas of the offered datastore versions, by datastore and
+/// version name. A version without one takes no configuration groups.
+#[derive(Clone, Debug, Default)]
+pub struct ParameterCatalog {
+    schemas: BTreeMap<(String, String), std::sync::Arc<ParameterSchema>>,
+}
+
+impl ParameterCatalog {
+    pub fn insert(&mut self, datastore: &str, version: &str, schema: ParameterSchema) {
+        let key = (datastore.to_string(), version.to_string());
+        self.schemas.insert(key, std::sync::Arc::new(schema));
+    }
+
+    pub fn get(&self, datastore: &str, version: &str) -> Option<&ParameterSchema> {
+        let key = (datastore.to_string(), version.to_string());
+        self.schemas.get(&key).map(|s| s.as_ref())
+    }
+}
+
 fn check_definition(p: &Parameter) -> Result<(), String> {
     let ok_name = !p.name.is_empty()
         && p.name.len() <= 64

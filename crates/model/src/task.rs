@@ -12,6 +12,11 @@ pub enum TaskKind {
     CreateBackup,
     /// Remove a backup and its incrementals (payload: `BackupTaskPayload`).
     DeleteBackup,
+    /// Bring the instance's datastore to its configuration group's values
+    /// (as they are when the task runs; no payload).
+    ApplyConfiguration,
+    /// Change the flavor or the volume size (payload: `ResizePayload`).
+    ResizeInstance,
 }
 
 /// Where a task is. `Pending` and `Running` are resumed after a crash.
@@ -57,6 +62,8 @@ impl TaskKind {
             TaskKind::RestartInstance => "restart_instance",
             TaskKind::CreateBackup => "create_backup",
             TaskKind::DeleteBackup => "delete_backup",
+            TaskKind::ApplyConfiguration => "apply_configuration",
+            TaskKind::ResizeInstance => "resize_instance",
         }
     }
 
@@ -67,6 +74,8 @@ impl TaskKind {
             "restart_instance" => TaskKind::RestartInstance,
             "create_backup" => TaskKind::CreateBackup,
             "delete_backup" => TaskKind::DeleteBackup,
+            "apply_configuration" => TaskKind::ApplyConfiguration,
+            "resize_instance" => TaskKind::ResizeInstance,
             _ => return None,
         })
     }
@@ -89,6 +98,25 @@ pub struct Task {
     pub updated: chrono::DateTime<chrono::Utc>,
 }
 
+impl Task {
+    /// A new pending task of `kind` on `instance_id`.
+    pub fn pending(kind: TaskKind, instance_id: InstanceId, payload: serde_json::Value) -> Self {
+        let now = chrono::Utc::now();
+        Task {
+            id: TaskId::new(),
+            kind,
+            instance_id,
+            state: TaskState::Pending,
+            step: "accepted".into(),
+            attempts: 0,
+            payload,
+            error: None,
+            created: now,
+            updated: now,
+        }
+    }
+}
+
 /// The input of a create-instance task, as stored in the task row.
 /// `users_sealed` holds the initial users (with passwords) sealed by the
 /// control plane's `Sealer`; nothing in a task row is a plain secret.
@@ -102,4 +130,17 @@ pub struct CreateInstancePayload {
     /// Restore this backup (and its parents) instead of starting empty.
     #[serde(default)]
     pub restore: Option<crate::RestorePlan>,
+}
+
+/// The input of a resize task: exactly one of a new flavor or a new volume size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizePayload {
+    Flavor {
+        flavor_id: crate::FlavorId,
+        ram_mb: i64,
+    },
+    Volume {
+        size_gb: i64,
+    },
 }

@@ -266,6 +266,7 @@ impl TaskManager {
             pieces,
             databases,
             users,
+            overrides: Default::default(),
         })
     }
 }

@@ -9,6 +9,7 @@
 
 mod backups;
 mod conductor;
+mod configuration;
 mod manager;
 mod workflows;
 

@@ -29,6 +29,8 @@ pub struct TaskManagerConfig {
     pub bus_socket: PathBuf,
     /// How often to look for unfinished tasks and dead agents.
     pub poll_interval: Duration,
+    /// Parameter schemas: which configuration values apply live.
+    pub parameters: coffer_model::ParameterCatalog,
 }
 
 pub struct TaskManager {
@@ -194,7 +196,9 @@ impl TaskManager {
 
     /// The workflow failed. An instance workflow leaves the instance in
     /// ERROR with the reason and its processes stopped (files kept for
-    /// inspection until delete); a backup workflow fails only the backup.
+    /// inspection until delete); a backup workflow fails only the backup;
+    /// a configuration apply only records why (the agent put the old
+    /// values back).
     async fn fail(&self, task: &Task, message: &str) {
         tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
         let _ = self
@@ -210,6 +214,7 @@ impl TaskManager {
         match task.kind {
             TaskKind::CreateBackup => return self.backup_failed(task, message).await,
             TaskKind::DeleteBackup => return self.backup_delete_failed(task, message).await,
+            TaskKind::ApplyConfiguration => return self.configuration_failed(task, message).await,
             _ => {}
         }
         let fault = Fault {

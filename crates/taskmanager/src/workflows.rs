@@ -19,6 +19,8 @@ impl TaskManager {
             TaskKind::RestartInstance => self.restart_instance(task).await,
             TaskKind::CreateBackup => self.create_backup(task).await,
             TaskKind::DeleteBackup => self.delete_backup(task).await,
+            TaskKind::ApplyConfiguration => self.apply_configuration(task).await,
+            TaskKind::ResizeInstance => self.resize_instance(task).await,
         }
     }
 
@@ -57,21 +59,24 @@ impl TaskManager {
                     serde_json::from_slice(&plain).context("initial users are unreadable")?
                 }
             };
+            let overrides = self.instance_overrides(&instance).await?;
             let status = match &payload.restore {
                 None => {
                     let request = AgentRequest::Prepare {
                         databases: payload.databases.clone(),
                         users,
+                        overrides,
                     };
                     self.call_agent(instance.id, &request, self.config.prepare_timeout)
                         .await
                         .context("preparing the datastore")?
                 }
                 Some(plan) => {
-                    let order = self
+                    let mut order = self
                         .restore_order(plan.backup_id, payload.databases.clone(), users)
                         .await
                         .context("restoring")?;
+                    order.overrides = overrides;
                     let timeout = self.config.prepare_timeout + self.backup_settings()?.timeout;
                     let reply = self
                         .call_agent(instance.id, &AgentRequest::Restore(order), timeout)
@@ -128,7 +133,7 @@ impl TaskManager {
 
     /// Record the health an agent reported in a reply, so the instance shows
     /// it at once rather than at the next heartbeat.
-    async fn record_status(&self, id: InstanceId, reply: Value) {
+    pub(crate) async fn record_status(&self, id: InstanceId, reply: Value) {
         if let Ok(s) = serde_json::from_value::<AgentStatus>(reply) {
             let used = i64::try_from(s.volume.used_bytes).ok();
             if let Err(e) = self

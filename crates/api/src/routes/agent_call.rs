@@ -4,20 +4,20 @@
 use crate::{ApiError, ApiState};
 use coffer_bus::messages::{AgentError, AgentErrorKind, AgentRequest};
 use coffer_bus::{agent_topic, BusError};
-use coffer_model::{Instance, InstanceStatus};
+use coffer_model::Instance;
 use serde_json::Value;
 use std::time::Duration;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Ask `instance`'s agent and map its refusals to Trove's error kinds.
-/// The instance must be ACTIVE.
+/// The instance must be serving (ACTIVE or RESTART_REQUIRED).
 pub async fn call(
     s: &ApiState,
     instance: &Instance,
     request: AgentRequest,
 ) -> Result<Value, ApiError> {
-    if instance.status != InstanceStatus::Active {
+    if !instance.status.is_serving() {
         return Err(ApiError::Unprocessable(format!(
             "Instance {} is not ready. (Status is {})",
             instance.id, instance.status

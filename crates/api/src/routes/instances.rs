@@ -35,6 +35,8 @@ struct CreateInstance {
     datastore: Option<DatastoreRequest>,
     #[serde(rename = "restorePoint")]
     restore_point: Option<RestorePoint>,
+    /// A configuration group id, in force from the first start.
+    configuration: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,7 +72,7 @@ struct DatastoreRequest {
 }
 
 /// `flavorRef` may be an id (number or string) or a link ending in one.
-fn flavor_ref(v: &Value) -> Result<FlavorId, ApiError> {
+pub(crate) fn flavor_ref(v: &Value) -> Result<FlavorId, ApiError> {
     let raw = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.rsplit('/').next().unwrap_or(s).to_string(),
@@ -169,6 +171,24 @@ pub async fn create(
         )));
     }
 
+    let configuration = match &req.configuration {
+        None => None,
+        Some(raw) => {
+            let g = super::configurations::find(&s, &project, raw)
+                .await
+                .map_err(|_| {
+                    ApiError::NotFound(format!("Configuration group {raw} could not be found."))
+                })?;
+            if g.datastore != ds.name || g.datastore_version != version.name {
+                return Err(ApiError::Unprocessable(format!(
+                    "configuration group {} is for {} {}, not {} {}",
+                    g.id, g.datastore, g.datastore_version, ds.name, version.name
+                )));
+            }
+            Some(g.id)
+        }
+    };
+
     let mut databases = Vec::new();
     for d in &req.databases {
         validate_identifier("database name", &d.name).map_err(ApiError::BadRequest)?;
@@ -233,6 +253,7 @@ pub async fn create(
         created: now,
         updated: now,
         last_heartbeat: None,
+        configuration_id: configuration,
     };
     let task = Task {
         id: TaskId::new(),
@@ -320,6 +341,11 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let i = find(&s, &project, &raw).await?;
     let mut view = views::instance(&base_url(&headers), &i, true, s.config.agent_silence);
+    if let Some(c) = i.configuration_id {
+        if let Ok(g) = s.store.get_configuration(c).await {
+            view["configuration"]["name"] = json!(g.name);
+        }
+    }
     if i.status == InstanceStatus::Build {
         if let Some(p) = s.store.get_progress(&i.id.to_string()).await? {
             view["progress"] = views::progress_view(&p);
@@ -365,7 +391,7 @@ pub async fn list(
     Ok(Json(out))
 }
 
-fn new_task(kind: TaskKind, instance_id: InstanceId) -> Task {
+pub(crate) fn new_task(kind: TaskKind, instance_id: InstanceId) -> Task {
     let now = chrono::Utc::now();
     Task {
         id: TaskId::new(),
@@ -382,14 +408,24 @@ fn new_task(kind: TaskKind, instance_id: InstanceId) -> Task {
 }
 
 /// Start `kind` on the instance if its status is one of `from`.
-async fn start(
+pub(crate) async fn start(
     s: &ApiState,
     i: &Instance,
     kind: TaskKind,
     from: &[InstanceStatus],
     to: InstanceStatus,
 ) -> Result<(), ApiError> {
-    let task = new_task(kind, i.id);
+    start_task(s, i, new_task(kind, i.id), from, to).await
+}
+
+/// Start `task` on the instance if its status is one of `from`.
+pub(crate) async fn start_task(
+    s: &ApiState,
+    i: &Instance,
+    task: Task,
+    from: &[InstanceStatus],
+    to: InstanceStatus,
+) -> Result<(), ApiError> {
     s.store.start_instance_task(i.id, from, to, &task).await.map_err(|e| match e {
         MetaError::Conflict(_) => ApiError::Unprocessable(format!(
             "Instance {} is not currently available for an action to be performed (instance status was {}; this needs {}).",
@@ -412,7 +448,11 @@ pub async fn delete(
         &s,
         &i,
         TaskKind::DeleteInstance,
-        &[InstanceStatus::Active, InstanceStatus::Error],
+        &[
+            InstanceStatus::Active,
+            InstanceStatus::RestartRequired,
+            InstanceStatus::Error,
+        ],
         InstanceStatus::Shutdown,
     )
     .await?;
@@ -438,11 +478,12 @@ pub async fn action(
                 &s,
                 &i,
                 TaskKind::RestartInstance,
-                &[InstanceStatus::Active],
+                &[InstanceStatus::Active, InstanceStatus::RestartRequired],
                 InstanceStatus::Reboot,
             )
             .await?;
         }
+        Some("resize") => super::resize::resize(&s, &i, &obj["resize"]).await?,
         Some("reset_status") => {
             // Trove's escape hatch for an instance stuck in a transitional
             // status: put it in ERROR so it can be deleted or restarted.
@@ -456,7 +497,7 @@ pub async fn action(
         }
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "unknown action {other:?}; known: restart, reset_status"
+                "unknown action {other:?}; known: restart, resize, reset_status"
             )))
         }
         None => unreachable!("one key checked above"),

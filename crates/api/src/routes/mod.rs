@@ -3,11 +3,15 @@
 
 mod agent_call;
 mod backups;
+mod configurations;
 mod databases;
 mod datastores;
 mod flavors;
+mod instance_configuration;
 mod instances;
 mod paging;
+mod parameters;
+mod resize;
 mod root;
 mod users;
 mod versions;
@@ -30,6 +34,44 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/v1.0/{project_id}/datastores/{datastore}/versions/{version}",
     ),
     ("get", "/v1.0/{project_id}/datastores/versions/{version_id}"),
+    (
+        "get",
+        "/v1.0/{project_id}/datastores/{datastore}/versions/{version}/parameters",
+    ),
+    (
+        "get",
+        "/v1.0/{project_id}/datastores/{datastore}/versions/{version}/parameters/{parameter}",
+    ),
+    (
+        "get",
+        "/v1.0/{project_id}/datastores/versions/{version_id}/parameters",
+    ),
+    (
+        "get",
+        "/v1.0/{project_id}/datastores/versions/{version_id}/parameters/{parameter}",
+    ),
+    ("get", "/v1.0/{project_id}/configurations"),
+    ("post", "/v1.0/{project_id}/configurations"),
+    (
+        "get",
+        "/v1.0/{project_id}/configurations/{configuration_id}",
+    ),
+    (
+        "put",
+        "/v1.0/{project_id}/configurations/{configuration_id}",
+    ),
+    (
+        "patch",
+        "/v1.0/{project_id}/configurations/{configuration_id}",
+    ),
+    (
+        "delete",
+        "/v1.0/{project_id}/configurations/{configuration_id}",
+    ),
+    (
+        "get",
+        "/v1.0/{project_id}/configurations/{configuration_id}/instances",
+    ),
     ("get", "/v1.0/{project_id}/flavors"),
     ("get", "/v1.0/{project_id}/flavors/{flavor_id}"),
     ("post", "/v1.0/{project_id}/mgmt/flavors"),
@@ -37,7 +79,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1.0/{project_id}/instances"),
     ("post", "/v1.0/{project_id}/instances"),
     ("get", "/v1.0/{project_id}/instances/{instance_id}"),
+    ("put", "/v1.0/{project_id}/instances/{instance_id}"),
+    ("patch", "/v1.0/{project_id}/instances/{instance_id}"),
     ("delete", "/v1.0/{project_id}/instances/{instance_id}"),
+    (
+        "get",
+        "/v1.0/{project_id}/instances/{instance_id}/configuration",
+    ),
     ("post", "/v1.0/{project_id}/instances/{instance_id}/action"),
     (
         "get",
@@ -104,6 +152,37 @@ pub fn router() -> Router<ApiState> {
             "/datastores/versions/{version_id}",
             get(datastores::show_version_by_id),
         )
+        .route(
+            "/datastores/{datastore}/versions/{version}/parameters",
+            get(parameters::list),
+        )
+        .route(
+            "/datastores/{datastore}/versions/{version}/parameters/{parameter}",
+            get(parameters::show),
+        )
+        .route(
+            "/datastores/versions/{version_id}/parameters",
+            get(parameters::list_by_version_id),
+        )
+        .route(
+            "/datastores/versions/{version_id}/parameters/{parameter}",
+            get(parameters::show_by_version_id),
+        )
+        .route(
+            "/configurations",
+            get(configurations::list).post(configurations::create),
+        )
+        .route(
+            "/configurations/{configuration_id}",
+            get(configurations::show)
+                .put(configurations::replace)
+                .patch(configurations::merge)
+                .delete(configurations::delete),
+        )
+        .route(
+            "/configurations/{configuration_id}/instances",
+            get(configurations::instances),
+        )
         .route("/flavors", get(flavors::list))
         .route("/flavors/{flavor_id}", get(flavors::show))
         .route("/mgmt/flavors", post(flavors::create))
@@ -111,7 +190,14 @@ pub fn router() -> Router<ApiState> {
         .route("/instances", get(instances::list).post(instances::create))
         .route(
             "/instances/{instance_id}",
-            get(instances::show).delete(instances::delete),
+            get(instances::show)
+                .put(instance_configuration::put)
+                .patch(instance_configuration::patch)
+                .delete(instances::delete),
+        )
+        .route(
+            "/instances/{instance_id}/configuration",
+            get(instance_configuration::show),
         )
         .route("/instances/{instance_id}/action", post(instances::action))
         .route(

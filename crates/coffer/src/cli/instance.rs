@@ -35,6 +35,9 @@ pub enum InstanceCommand {
         /// Restore this backup (name or id) into the new instance.
         #[arg(long)]
         backup: Option<String>,
+        /// Attach this configuration group (name or id) from the start.
+        #[arg(long)]
+        configuration: Option<String>,
         /// Wait until the instance is ACTIVE or ERROR, showing progress.
         #[arg(long)]
         wait: bool,
@@ -50,12 +53,32 @@ pub enum InstanceCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Restart an instance's datastore.
+    /// Restart an instance's datastore (also applies configuration
+    /// changes that wait for a restart).
     Restart {
         instance: String,
         #[arg(long)]
         wait: bool,
     },
+    /// Move an instance to another flavor (the datastore restarts with
+    /// memory settings sized for it).
+    ResizeFlavor {
+        instance: String,
+        /// Flavor name or id.
+        flavor: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Grow an instance's volume (volumes never shrink).
+    ResizeVolume {
+        instance: String,
+        /// The new size in GB.
+        size: i64,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The configuration values the datastore runs with.
+    Configuration { instance: String },
 }
 
 const LIST_COLUMNS: &[(&str, &str)] = &[
@@ -83,6 +106,7 @@ const SHOW_FIELDS: &[(&str, &str)] = &[
     ("volume_used", "volume.used"),
     ("created", "created"),
     ("updated", "updated"),
+    ("configuration", "configuration.id"),
     ("fault", "fault.message"),
 ];
 
@@ -135,7 +159,8 @@ async fn wait_for(client: &Client, id: &str, gone_ok: bool) -> anyhow::Result<Op
             let _ = writeln!(err, "[{:>6.1}s] {now}", start.elapsed().as_secs_f64());
             last = now;
         }
-        if !gone_ok && (status == "ACTIVE" || status == "ERROR") {
+        let settled = ["ACTIVE", "ERROR", "RESTART_REQUIRED"].contains(&status.as_str());
+        if !gone_ok && settled {
             if status == "ERROR" {
                 bail!(
                     "instance {id} is in ERROR: {}",
@@ -154,6 +179,16 @@ async fn wait_for(client: &Client, id: &str, gone_ok: bool) -> anyhow::Result<Op
     }
 }
 
+/// After an action: wait until the instance settles and show it.
+async fn settle(conn: &Connection, client: &Client, id: &str) -> anyhow::Result<()> {
+    // The transitional status (REBOOT, RESIZE) first, then a settled one.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Some(i) = wait_for(client, id, false).await? {
+        print_one(conn.format, &i, SHOW_FIELDS);
+    }
+    Ok(())
+}
+
 impl InstanceCommand {
     pub async fn run(self, conn: &Connection) -> anyhow::Result<()> {
         let client = conn.client();
@@ -167,6 +202,7 @@ impl InstanceCommand {
                 databases,
                 users,
                 backup,
+                configuration,
                 wait,
             } => {
                 let flavor_ref = flavor_id(&client, &flavor).await?;
@@ -182,6 +218,10 @@ impl InstanceCommand {
                 if datastore.is_some() || datastore_version.is_some() {
                     body["instance"]["datastore"] =
                         json!({"type": datastore, "version": datastore_version});
+                }
+                if let Some(c) = configuration {
+                    body["instance"]["configuration"] =
+                        json!(client.resolve_configuration(&c).await?);
                 }
                 if let Some(b) = backup {
                     body["instance"]["restorePoint"] =
@@ -214,13 +254,38 @@ impl InstanceCommand {
                 client.instance_action(&id, "restart").await?;
                 eprintln!("instance {id} is restarting");
                 if wait {
-                    // REBOOT first, then back to ACTIVE.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    let inst = wait_for(&client, &id, false).await?;
-                    if let Some(i) = inst {
-                        print_one(conn.format, &i, SHOW_FIELDS);
-                    }
+                    settle(conn, &client, &id).await?;
                 }
+            }
+            InstanceCommand::ResizeFlavor {
+                instance,
+                flavor,
+                wait,
+            } => {
+                let id = client.resolve_instance(&instance).await?;
+                let flavor_ref = flavor_id(&client, &flavor).await?;
+                let body = json!({"resize": {"flavorRef": flavor_ref}});
+                client.instance_action_body(&id, &body).await?;
+                eprintln!("instance {id} is moving to flavor {flavor_ref}");
+                if wait {
+                    settle(conn, &client, &id).await?;
+                }
+            }
+            InstanceCommand::ResizeVolume {
+                instance,
+                size,
+                wait,
+            } => {
+                let id = client.resolve_instance(&instance).await?;
+                let body = json!({"resize": {"volume": {"size": size}}});
+                client.instance_action_body(&id, &body).await?;
+                eprintln!("instance {id} volume is growing to {size} GB");
+                if wait {
+                    settle(conn, &client, &id).await?;
+                }
+            }
+            InstanceCommand::Configuration { instance } => {
+                super::configuration::print_effective(conn, &instance).await?;
             }
         }
         Ok(())

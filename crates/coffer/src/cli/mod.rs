@@ -2,6 +2,7 @@
 
 mod accounts;
 mod backup;
+mod configuration;
 mod instance;
 mod output;
 mod progress;
@@ -61,6 +62,13 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Configuration groups: parameter values for instances.
+    Configuration {
+        #[command(subcommand)]
+        command: configuration::ConfigurationCommand,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Datastores on offer.
     Datastore {
         #[command(subcommand)]
@@ -103,6 +111,7 @@ impl ClientCommand {
         match self {
             ClientCommand::Instance { command, conn } => command.run(&conn).await,
             ClientCommand::Backup { command, conn } => command.run(&conn).await,
+            ClientCommand::Configuration { command, conn } => command.run(&conn).await,
             ClientCommand::Datastore { command, conn } => command.run(&conn).await,
             ClientCommand::Flavor { command, conn } => command.run(&conn).await,
             ClientCommand::Database { command, conn } => command.run(&conn).await,

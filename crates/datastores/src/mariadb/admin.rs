@@ -15,6 +15,12 @@ pub const ADMIN_USER: &str = "os_admin";
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// MariaDB's code for a syntax error, whose message quotes the statement.
 const ER_PARSE_ERROR: u16 = 1064;
+/// Every admin session's SQL mode (the server's default, plus what sqlx
+/// adds), whatever a configuration group makes the server's: `sql` quotes
+/// for this mode (`NO_BACKSLASH_ESCAPES` would store an escaped backslash
+/// twice), and modes such as ORACLE or ANSI change how statements parse.
+const SESSION_SQL_MODE: &str = "SET SESSION sql_mode = \
+    'PIPES_AS_CONCAT,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION'";
 
 /// The stored admin password.
 pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
@@ -27,8 +33,8 @@ pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
     Ok(raw.trim_end_matches('\n').to_string())
 }
 
-/// Open one admin connection within `timeout`. Statement logging is off:
-/// some statements carry tenant passwords.
+/// Open one admin connection within `timeout`, in `SESSION_SQL_MODE`.
+/// Statement logging is off: some statements carry tenant passwords.
 pub async fn connect(paths: &Paths, timeout: Duration) -> Result<MySqlConnection, DatastoreError> {
     let password = read_password(paths)?;
     let opts = MySqlConnectOptions::new()
@@ -37,7 +43,12 @@ pub async fn connect(paths: &Paths, timeout: Duration) -> Result<MySqlConnection
         .password(&password)
         .disable_statement_logging();
     let label = format!("connecting to MariaDB as {ADMIN_USER}");
-    match tokio::time::timeout(timeout, opts.connect()).await {
+    let open = async {
+        let mut conn = opts.connect().await?;
+        conn.execute(SESSION_SQL_MODE).await?;
+        Ok::<_, sqlx::Error>(conn)
+    };
+    match tokio::time::timeout(timeout, open).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(DatastoreError::Command {
             command: label,

@@ -9,11 +9,15 @@
 //! Backups: `mariabackup` (physical, full and incremental; `backup.rs`,
 //! `restore.rs`) and `mariadb-dump` (logical, full; `dump.rs`). A restore
 //! ends in `rekey.rs`, which gives `os_admin` this instance's own password.
+//!
+//! Configuration groups: `my.cnf` ends with the overrides (`config.rs`);
+//! dynamic changes are applied with `SET GLOBAL` (`configuration.rs`).
 
 mod accounts;
 mod admin;
 mod backup;
 pub mod config;
+mod configuration;
 mod dump;
 mod init;
 mod paths;
@@ -28,8 +32,9 @@ pub use dump::{MariaDbDump, MARIADB_DUMP};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
-use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
+use coffer_strategy::{ConfigChange, DatastoreError, DatastoreManager, Health, InstanceContext};
 use paths::Paths;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The MariaDB manager. Stateless: everything it needs is in the context
@@ -113,6 +118,21 @@ impl DatastoreManager for MariaDb {
     ) -> Result<(), DatastoreError> {
         let statement = (sql::set_read_only(read_only), None);
         admin::run_all(&Paths::new(ctx), &[statement]).await
+    }
+
+    async fn apply_configuration(
+        &self,
+        ctx: &InstanceContext,
+        changes: &[ConfigChange],
+    ) -> Result<Vec<String>, DatastoreError> {
+        configuration::apply(ctx, &Paths::new(ctx), changes).await
+    }
+
+    async fn effective_configuration(
+        &self,
+        ctx: &InstanceContext,
+    ) -> Result<BTreeMap<String, String>, DatastoreError> {
+        configuration::effective(ctx, &Paths::new(ctx)).await
     }
 
     fn validate_database_name(&self, name: &str) -> Result<(), DatastoreError> {

@@ -37,6 +37,22 @@ pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
     Ok(raw.trim_end_matches('\n').to_string())
 }
 
+/// Session settings of every admin connection; no configuration group
+/// may set them (see `connect`).
+const SESSION: [(&str, &str); 3] = [
+    ("log_min_error_statement", "panic"),
+    ("standard_conforming_strings", "on"),
+    ("default_transaction_read_only", "off"),
+];
+/// Limits a configuration group may set for every session, which must not
+/// cancel or end the agent's own work (see `connect`).
+const AGENT_LIMITS: [(&str, &str); 4] = [
+    ("lock_timeout", "30s"),
+    ("statement_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("idle_session_timeout", "0"),
+];
+
 /// Open an admin connection to `database` within `timeout`.
 ///
 /// Statement logging is off on both sides: some statements carry tenant
@@ -46,13 +62,38 @@ pub fn read_password(paths: &Paths) -> Result<String, DatastoreError> {
 /// `sql::quote_str` relies on. `default_transaction_read_only` is forced
 /// off: `set_read_only` turns it on for every session through the
 /// configuration, and the agent must still be able to free space (drop a
-/// database) and manage users while the instance is read-only.
+/// database) and manage users while the instance is read-only. Locks are
+/// waited for 30 s at most, and a tenant's `statement_timeout` or idle
+/// timeouts do not apply to the agent.
 pub async fn connect(
     paths: &Paths,
     database: &str,
     timeout: Duration,
 ) -> Result<PgConnection, DatastoreError> {
+    open(paths, database, timeout, true).await
+}
+
+/// An admin connection to the admin database that leaves the server's
+/// limits alone (`connect` without `AGENT_LIMITS`), so that `pg_settings`
+/// shows the server's own values of them. For reading settings only.
+pub async fn connect_for_settings(
+    paths: &Paths,
+    timeout: Duration,
+) -> Result<PgConnection, DatastoreError> {
+    open(paths, ADMIN_DATABASE, timeout, false).await
+}
+
+async fn open(
+    paths: &Paths,
+    database: &str,
+    timeout: Duration,
+    agent_limits: bool,
+) -> Result<PgConnection, DatastoreError> {
     let password = read_password(paths)?;
+    let mut options = SESSION.to_vec();
+    if agent_limits {
+        options.extend(AGENT_LIMITS);
+    }
     let opts = PgConnectOptions::new()
         .socket(&paths.run_dir)
         .port(paths.port)
@@ -61,12 +102,7 @@ pub async fn connect(
         .database(database)
         .ssl_mode(PgSslMode::Disable)
         .application_name("coffer-agent")
-        .options([
-            ("log_min_error_statement", "panic"),
-            ("standard_conforming_strings", "on"),
-            ("default_transaction_read_only", "off"),
-            ("lock_timeout", "30s"),
-        ])
+        .options(options)
         .disable_statement_logging();
     let label = format!("connecting to PostgreSQL as {ADMIN_USER}");
     match tokio::time::timeout(timeout, opts.connect()).await {

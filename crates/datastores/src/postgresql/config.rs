@@ -1,5 +1,6 @@
-//! The server's `postgresql.conf`, rendered into `conf_dir` and sized from
-//! the flavor's memory and the volume's size.
+//! The server's `postgresql.conf`, rendered into `conf_dir`, sized from
+//! the flavor's memory and the volume's size, and ending with the
+//! configuration group's overrides (the last setting of a name wins).
 //!
 //! Everything per instance (address, port, socket, log and hba paths) is
 //! here, outside the data directory: `pg_basebackup` copies the data
@@ -8,6 +9,7 @@
 //! never used for the same reason.
 
 use super::paths::Paths;
+use coffer_model::ConfigValue;
 use coffer_strategy::{DatastoreError, InstanceContext};
 use std::path::Path;
 
@@ -63,6 +65,66 @@ wal_keep_size = {{min_wal}}MB
 # when missing.
 include_if_exists = '{{read_only}}'
 ";
+
+/// The parameters the template sizes from the flavor (its memory and
+/// volume): with the overrides, what `effective_configuration` reports.
+pub const SIZED: &[&str] = &[
+    "shared_buffers",
+    "effective_cache_size",
+    "max_connections",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "min_wal_size",
+];
+
+/// Parameters the template sets that Coffer depends on (and others that
+/// would undo them): a configuration group never overrides these.
+pub const PROTECTED: &[&str] = &[
+    "data_directory",
+    "config_file",
+    "hba_file",
+    "ident_file",
+    "external_pid_file",
+    "listen_addresses",
+    "port",
+    "unix_socket_directories",
+    "unix_socket_group",
+    "unix_socket_permissions",
+    "cluster_name",
+    "password_encryption",
+    "superuser_reserved_connections",
+    "logging_collector",
+    "log_directory",
+    "log_filename",
+    "log_truncate_on_rotation",
+    "log_rotation_age",
+    "log_rotation_size",
+    "log_line_prefix",
+    "lc_messages",
+    "max_wal_size",
+    "min_wal_size",
+    "wal_level",
+    "max_wal_senders",
+    "max_replication_slots",
+    "wal_keep_size",
+    "archive_mode",
+    "archive_command",
+    "archive_library",
+    "restore_command",
+    "default_transaction_read_only",
+    "ssl",
+    "ssl_cert_file",
+    "ssl_key_file",
+    "ssl_ca_file",
+    "shared_preload_libraries",
+    "local_preload_libraries",
+    "session_preload_libraries",
+    "dynamic_library_path",
+    "include",
+    "include_dir",
+    "include_if_exists",
+];
 
 /// Memory settings derived from the flavor's RAM.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +199,33 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
         !out.contains("{{"),
         "unfilled placeholder in postgresql.conf template"
     );
+    out.push_str(&overrides_section(ctx)?);
     Ok(out)
+}
+
+/// The configuration group's overrides, after (and so winning over)
+/// everything above; empty without overrides.
+fn overrides_section(ctx: &InstanceContext) -> Result<String, DatastoreError> {
+    crate::overrides::check(&ctx.overrides, PROTECTED)?;
+    if ctx.overrides.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = String::from("\n# Configuration group: wins over the values above.\n");
+    for (name, setting) in &ctx.overrides {
+        out.push_str(&format!("{name} = {}\n", conf_value(&setting.value)));
+    }
+    Ok(out)
+}
+
+/// A value as `postgresql.conf` writes it: booleans on/off, strings
+/// single-quoted (quotes doubled, backslashes escaped), numbers bare (in
+/// the parameter's base unit).
+pub fn conf_value(value: &ConfigValue) -> String {
+    match value {
+        ConfigValue::Boolean(b) => if *b { "on" } else { "off" }.to_string(),
+        ConfigValue::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+        ConfigValue::Integer(_) | ConfigValue::Float(_) => value.to_string(),
+    }
 }
 
 /// A path inside a single-quoted configuration value: quotes doubled and
@@ -257,6 +345,76 @@ pub(super) mod tests {
     fn read_only_switch() {
         assert!(read_only_conf(true).ends_with("\ndefault_transaction_read_only = on\n"));
         assert!(read_only_conf(false).ends_with("\ndefault_transaction_read_only = off\n"));
+    }
+
+    #[test]
+    fn overrides_follow_and_win_over_the_flavor() {
+        let mut c = ctx(512);
+        let set = |value, restart_required| coffer_model::Setting {
+            value,
+            restart_required,
+        };
+        c.overrides = [
+            ("work_mem", set(ConfigValue::Integer(8192), false)),
+            ("max_connections", set(ConfigValue::Integer(150), true)),
+            ("autovacuum", set(ConfigValue::Boolean(false), false)),
+            ("random_page_cost", set(ConfigValue::Float(1.1), false)),
+            (
+                "log_statement",
+                set(ConfigValue::String("ddl".into()), false),
+            ),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+        let conf = render(&c, &Paths::new(&c)).unwrap();
+        assert!(
+            conf.ends_with(
+                "\n# Configuration group: wins over the values above.\n\
+                 autovacuum = off\n\
+                 log_statement = 'ddl'\n\
+                 max_connections = 150\n\
+                 random_page_cost = 1.1\n\
+                 work_mem = 8192\n"
+            ),
+            "{conf}"
+        );
+        // After the flavor's value and the read-only include.
+        let flavor = conf.find("max_connections = 100\n").unwrap();
+        let include = conf.find("include_if_exists").unwrap();
+        let group = conf.find("max_connections = 150\n").unwrap();
+        assert!(flavor < group && include < group, "{conf}");
+        assert!(!rendered(512).contains("Configuration group"));
+        assert_eq!(
+            conf_value(&ConfigValue::String("it's a\\b".into())),
+            "'it''s a\\\\b'"
+        );
+    }
+
+    #[test]
+    fn protected_parameters_are_refused_and_sized_ones_rendered() {
+        for name in [
+            "listen_addresses",
+            "wal_level",
+            "hba_file",
+            "ssl",
+            "max_wal_size",
+        ] {
+            let mut c = ctx(512);
+            let setting = coffer_model::Setting {
+                value: ConfigValue::String("x".into()),
+                restart_required: true,
+            };
+            c.overrides = [(name.to_string(), setting)].into();
+            let e = render(&c, &Paths::new(&c)).unwrap_err();
+            assert!(matches!(e, DatastoreError::InvalidInput(_)), "{e}");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        let conf = rendered(512);
+        for name in SIZED {
+            let line = format!("\n{name} = ");
+            assert!(conf.contains(&line), "{name} is not in\n{conf}");
+        }
     }
 
     #[test]

@@ -10,11 +10,15 @@
 //! tenant database.
 //!
 //! Backups: `pg_basebackup` (physical, full; `backup.rs`, `restore.rs`).
+//!
+//! Configuration groups: `postgresql.conf` ends with the overrides
+//! (`config.rs`); applying them is a reload (`configuration.rs`).
 
 mod access;
 mod admin;
 mod backup;
 pub mod config;
+mod configuration;
 mod databases;
 mod hba;
 mod init;
@@ -31,8 +35,9 @@ pub use backup::{PgBaseBackup, PG_BASEBACKUP};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
-use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
+use coffer_strategy::{ConfigChange, DatastoreError, DatastoreManager, Health, InstanceContext};
 use paths::Paths;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Where Debian's postgresql-15 package puts the server programs.
@@ -114,6 +119,21 @@ impl DatastoreManager for PostgreSql {
         read_only: bool,
     ) -> Result<(), DatastoreError> {
         root::set_read_only(&Paths::new(ctx), read_only).await
+    }
+
+    async fn apply_configuration(
+        &self,
+        ctx: &InstanceContext,
+        changes: &[ConfigChange],
+    ) -> Result<Vec<String>, DatastoreError> {
+        configuration::apply(&Paths::new(ctx), changes).await
+    }
+
+    async fn effective_configuration(
+        &self,
+        ctx: &InstanceContext,
+    ) -> Result<BTreeMap<String, String>, DatastoreError> {
+        configuration::effective(ctx, &Paths::new(ctx)).await
     }
 
     fn validate_database_name(&self, name: &str) -> Result<(), DatastoreError> {

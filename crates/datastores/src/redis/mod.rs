@@ -9,12 +9,17 @@
 //! no databases in Trove's sense: those requests are "not supported".
 //!
 //! Backups: `redis-rdb` (an RDB snapshot, full; `backup.rs`, `restore.rs`).
+//!
+//! Configuration groups: `redis.conf` ends with the overrides
+//! (`config.rs`); dynamic changes are applied with `CONFIG SET`
+//! (`configuration.rs`).
 
 mod accounts;
 mod acl;
 mod admin;
 mod backup;
-mod config;
+pub(crate) mod config;
+mod configuration;
 mod init;
 mod paths;
 mod resp;
@@ -25,8 +30,9 @@ pub use backup::{RedisRdb, REDIS_RDB};
 
 use async_trait::async_trait;
 use coffer_model::{DatabaseSpec, UserInfo, UserSpec, UserUpdate};
-use coffer_strategy::{DatastoreError, DatastoreManager, Health, InstanceContext};
+use coffer_strategy::{ConfigChange, DatastoreError, DatastoreManager, Health, InstanceContext};
 use paths::Paths;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn no_databases() -> DatastoreError {
@@ -110,6 +116,21 @@ impl DatastoreManager for Redis {
         read_only: bool,
     ) -> Result<(), DatastoreError> {
         accounts::set_read_only(&Paths::new(ctx), read_only).await
+    }
+
+    async fn apply_configuration(
+        &self,
+        ctx: &InstanceContext,
+        changes: &[ConfigChange],
+    ) -> Result<Vec<String>, DatastoreError> {
+        configuration::apply(ctx, &Paths::new(ctx), changes).await
+    }
+
+    async fn effective_configuration(
+        &self,
+        ctx: &InstanceContext,
+    ) -> Result<BTreeMap<String, String>, DatastoreError> {
+        configuration::effective(ctx, &Paths::new(ctx)).await
     }
 
     fn validate_database_name(&self, _name: &str) -> Result<(), DatastoreError> {

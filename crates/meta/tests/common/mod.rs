@@ -118,6 +118,7 @@ pub fn instance(project: &str, ip: Option<Ipv4Addr>) -> Instance {
         created: at(0),
         updated: at(0),
         last_heartbeat: None,
+        configuration_id: None,
     }
 }
 
