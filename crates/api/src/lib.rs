@@ -4,6 +4,7 @@
 //! durable task to the metadata store, wakes the task manager and answers;
 //! it never waits for a datastore.
 
+pub mod auth;
 mod body;
 mod error;
 mod links;
@@ -73,11 +74,16 @@ pub struct ApiState {
     pub bus: Arc<dyn Bus>,
     pub sealer: Sealer,
     pub config: Arc<ApiConfig>,
+    pub auth: Arc<auth::Auth>,
 }
 
 /// The whole API as an axum router.
 pub fn router(state: ApiState) -> Router {
     routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .with_state(state)
 }
@@ -88,7 +94,12 @@ pub async fn serve(
     state: ApiState,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "API listening");
+    tracing::info!(address = %listener.local_addr()?, auth = state.auth.name(), "API listening");
+    if let auth::Auth::NoAuth = *state.auth {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (auth.mode = \"noauth\"): every request is accepted as an admin of any project. For development only; set auth.mode to \"tokens\" or \"keystone\"."
+        );
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await

@@ -171,6 +171,7 @@ pub fn configuration(
         "description": g.description,
         "datastore_name": g.datastore,
         "datastore_version_name": g.datastore_version,
+        "datastore_version_number": g.datastore_version,
         "datastore_version_id": version_id,
         "created": timestamp(g.created),
         "updated": timestamp(g.updated),

@@ -27,6 +27,8 @@ pub struct Config {
     pub taskmanager: TaskManagerSection,
     #[serde(default)]
     pub backup: BackupSection,
+    #[serde(default)]
+    pub auth: AuthSection,
     /// Datastores offered, by name.
     #[serde(default = "default_datastores")]
     pub datastores: BTreeMap<String, DatastoreSection>,
@@ -192,6 +194,54 @@ impl Default for BackupSection {
     }
 }
 
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// `noauth` (development only: every request is an admin's),
+    /// `tokens` (tokens made by `coffer token create`, stored hashed) or
+    /// `keystone` (tokens validated against `keystone_url`).
+    pub mode: String,
+    /// Keystone's v3 endpoint.
+    pub keystone_url: String,
+    /// Coffer's own Keystone user, which validates tenants' tokens.
+    pub service_user: String,
+    pub service_password: String,
+    pub service_project: String,
+    /// Domain of the service user and project.
+    pub domain: String,
+    /// How long a validated Keystone token is trusted without asking again.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Keystone roles that make a user an admin of Coffer.
+    pub admin_roles: Vec<String>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            mode: "noauth".into(),
+            keystone_url: "http://127.0.0.1:5000/v3".into(),
+            service_user: "coffer".into(),
+            service_password: String::new(),
+            service_project: "service".into(),
+            domain: "Default".into(),
+            cache_ttl: Duration::from_secs(60),
+            admin_roles: vec!["admin".into()],
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSection")
+            .field("mode", &self.mode)
+            .field("keystone_url", &self.keystone_url)
+            .field("service_user", &self.service_user)
+            .field("service_password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatastoreSection {
@@ -231,6 +281,7 @@ impl Default for Config {
             agent: AgentSection::default(),
             taskmanager: TaskManagerSection::default(),
             backup: BackupSection::default(),
+            auth: AuthSection::default(),
             datastores: default_datastores(),
         }
     }
@@ -277,6 +328,17 @@ impl Config {
             );
         }
         self.address_range()?;
+        if !["noauth", "tokens", "keystone"].contains(&self.auth.mode.as_str()) {
+            bail!(
+                "unknown auth.mode {:?}; known: noauth, tokens, keystone",
+                self.auth.mode
+            );
+        }
+        if self.auth.mode == "keystone" && self.auth.service_password.is_empty() {
+            bail!(
+                "auth.mode = \"keystone\" needs auth.service_password (Coffer's own Keystone user)"
+            );
+        }
         for (name, ds) in &self.datastores {
             if ds.versions.is_empty() {
                 bail!("datastore {name} offers no versions");

@@ -7,6 +7,7 @@ mod config;
 mod parameters;
 mod roles;
 mod seed;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,10 +27,15 @@ struct Args {
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// Where Coffer keeps its state (metadata, instances, keys, sockets).
-    #[arg(long, env = "COFFER_STATE_DIR", default_value = ".coffer")]
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_STATE_DIR",
+        default_value = ".coffer"
+    )]
     state_dir: PathBuf,
     /// Configuration file (default: coffer.toml in the state dir).
-    #[arg(long, env = "COFFER_CONFIG")]
+    #[arg(long, global = true, env = "COFFER_CONFIG")]
     config: Option<PathBuf>,
 }
 
@@ -47,6 +53,20 @@ enum Command {
     GuestAgent {
         #[arg(long)]
         instance_dir: PathBuf,
+    },
+    /// Projects of the built-in token authentication (on the control-plane host).
+    Project {
+        #[command(subcommand)]
+        command: tokens::ProjectCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Tokens of the built-in authentication: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: tokens::TokenCommand,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     #[command(flatten)]
     Client(cli::ClientCommand),
@@ -81,6 +101,8 @@ async fn main() -> ExitCode {
             init_logging();
             coffer_agent::run(&instance_dir).await
         }
+        Command::Project { command, server } => command.run(&server).await,
+        Command::Token { command, server } => command.run(&server).await,
         Command::Client(c) => c.run().await,
     };
     match result {

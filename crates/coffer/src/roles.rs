@@ -29,6 +29,11 @@ fn in_state(state_dir: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// The metadata store of the state dir `args` names (for admin commands).
+pub async fn open_store(args: &ServerArgs) -> anyhow::Result<Store> {
+    Ok(prepare(args).await?.store)
+}
+
 async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating {}", args.state_dir.display()))?;
@@ -81,6 +86,26 @@ fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
         bus,
         sealer: ctx.sealer.clone(),
         config: Arc::new(config),
+        auth: Arc::new(auth(&ctx.config)?),
+    })
+}
+
+/// The authentication mode `[auth]` selects.
+fn auth(config: &Config) -> anyhow::Result<coffer_api::auth::Auth> {
+    use coffer_api::auth::{Auth, Keystone, KeystoneConfig};
+    let a = &config.auth;
+    Ok(match a.mode.as_str() {
+        "tokens" => Auth::Tokens,
+        "keystone" => Auth::Keystone(Box::new(Keystone::new(KeystoneConfig {
+            url: a.keystone_url.trim_end_matches('/').to_string(),
+            service_user: a.service_user.clone(),
+            service_password: a.service_password.clone(),
+            service_project: a.service_project.clone(),
+            domain: a.domain.clone(),
+            cache_ttl: a.cache_ttl,
+            admin_roles: a.admin_roles.clone(),
+        })?)),
+        _ => Auth::NoAuth,
     })
 }
 

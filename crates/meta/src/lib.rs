@@ -6,6 +6,8 @@
 //! Only the control plane (api, taskmanager, conductor) holds a store; the
 //! guest agent never does.
 
+mod auth_sql;
+mod auth_store;
 mod backup_sql;
 mod backup_store;
 mod configuration_sql;
@@ -19,6 +21,7 @@ mod sqlite;
 mod store;
 mod writes;
 
+pub use auth_store::AuthStore;
 pub use backup_store::BackupStore;
 pub use configuration_store::ConfigurationStore;
 pub use error::MetaError;

@@ -19,6 +19,7 @@ impl PostgresStore {
             3,
             include_str!("../migrations/postgres/0003_configurations.sql"),
         ),
+        (4, include_str!("../migrations/postgres/0004_auth.sql")),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.

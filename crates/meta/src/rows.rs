@@ -334,3 +334,14 @@ pub(crate) fn configuration(row: &impl Columns) -> Result<ConfigurationGroup, Me
 pub(crate) fn values_text(group: &ConfigurationGroup) -> Result<String, MetaError> {
     serde_json::to_string(&group.values).map_err(|e| MetaError::Backend(e.into()))
 }
+
+pub(crate) fn api_token(row: &impl Columns) -> Result<coffer_model::ApiToken, MetaError> {
+    Ok(coffer_model::ApiToken {
+        id: row.text("id")?,
+        token_hash: row.text("token_hash")?,
+        project_id: row.opt_text("project_id")?.map(ProjectId),
+        is_admin: row.flag("is_admin")?,
+        description: row.opt_text("description")?,
+        created: timestamp(row.int("created")?)?,
+    })
+}

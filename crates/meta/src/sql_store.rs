@@ -34,6 +34,7 @@ macro_rules! impl_metadata_store {
         $crate::writes::impl_row_writers!($store, $db);
         $crate::backup_sql::impl_backup_store!($store, $db);
         $crate::configuration_sql::impl_configuration_store!($store, $db);
+        $crate::auth_sql::impl_auth_store!($store);
 
         #[async_trait::async_trait]
         impl MetadataStore for $store {

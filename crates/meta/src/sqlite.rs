@@ -25,6 +25,7 @@ impl SqliteStore {
             3,
             include_str!("../migrations/sqlite/0003_configurations.sql"),
         ),
+        (4, include_str!("../migrations/sqlite/0004_auth.sql")),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.

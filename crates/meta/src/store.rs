@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// instance is not found.
 #[async_trait]
 pub trait MetadataStore:
-    crate::BackupStore + crate::ConfigurationStore + Send + Sync + 'static
+    crate::AuthStore + crate::BackupStore + crate::ConfigurationStore + Send + Sync + 'static
 {
     /// Bring the schema up to date (embedded migrations). Idempotent.
     async fn migrate(&self) -> Result<(), MetaError>;

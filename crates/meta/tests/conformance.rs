@@ -5,11 +5,14 @@
 //! dropped afterwards). A test whose server is unreachable fails and says how
 //! to start it.
 
+#[path = "scenarios/auth.rs"]
+mod auth;
 #[path = "scenarios/backups.rs"]
 mod backups;
 mod common;
 #[path = "scenarios/configurations.rs"]
 mod configurations;
+use auth::*;
 use backups::*;
 use configurations::*;
 
@@ -71,6 +74,7 @@ conformance!(
         attach_detach_and_delete_guard,
         group_update_queues_one_apply_per_attached_instance,
         transition_and_resources,
+        projects_and_tokens,
     ],
     url: [concurrent_open_migrates_once]
 );

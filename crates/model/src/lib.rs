@@ -3,6 +3,7 @@
 //! instance records. Nothing here does I/O.
 
 mod agent_config;
+mod auth;
 mod backup;
 mod configuration;
 mod datastore;
@@ -14,6 +15,7 @@ mod task;
 mod validate;
 
 pub use agent_config::AgentConfig;
+pub use auth::ApiToken;
 pub use backup::{Backup, BackupStatus, BackupTaskPayload, Progress, RestorePlan};
 pub use configuration::ConfigurationGroup;
 pub use datastore::{Datastore, DatastoreVersion};

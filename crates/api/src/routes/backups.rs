@@ -67,7 +67,14 @@ async fn view(s: &ApiState, base: &str, b: &Backup) -> Result<Value, ApiError> {
     } else {
         s.store.get_progress(&b.id.to_string()).await?
     };
-    Ok(views::backup(base, b, progress.as_ref()))
+    let mut out = views::backup(base, b, progress.as_ref());
+    let all = s.store.list_datastores().await?;
+    out["datastore"]["version_id"] = json!(super::datastores::version_id(
+        &all,
+        &b.datastore,
+        &b.datastore_version
+    ));
+    Ok(out)
 }
 
 pub async fn create(
@@ -197,7 +204,7 @@ pub async fn create(
     let base = base_url(&headers);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "backup": views::backup(&base, &backup, None) })),
+        Json(json!({ "backup": view(&s, &base, &backup).await? })),
     ))
 }
 

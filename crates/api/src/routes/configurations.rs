@@ -174,11 +174,8 @@ pub async fn list(
     let groups: Vec<Value> = page
         .iter()
         .map(|g| {
-            let version_id = datastores
-                .iter()
-                .find(|d| d.name == g.datastore)
-                .and_then(|d| d.version(Some(&g.datastore_version)))
-                .map(|v| v.id);
+            let version_id =
+                super::datastores::version_id(&datastores, &g.datastore, &g.datastore_version);
             views::configuration(&base, g, version_id, false)
         })
         .collect();

@@ -16,6 +16,18 @@ pub async fn find_datastore(s: &ApiState, key: &str) -> Result<Datastore, ApiErr
         .ok_or_else(|| ApiError::NotFound(format!("Datastore '{key}' cannot be found.")))
 }
 
+/// The id of version `version` of datastore `name` (as the views name it).
+pub fn version_id(
+    all: &[Datastore],
+    name: &str,
+    version: &str,
+) -> Option<coffer_model::DatastoreVersionId> {
+    all.iter()
+        .find(|d| d.name == name)
+        .and_then(|d| d.version(Some(version)))
+        .map(|v| v.id)
+}
+
 pub async fn list(
     State(s): State<ApiState>,
     Path(project): Path<String>,

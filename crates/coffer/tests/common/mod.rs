@@ -272,7 +272,12 @@ pub fn pids_mentioning(needle: &str) -> Vec<i32> {
 
 /// A tiny blocking HTTP/1.1 client, so tests need no async runtime.
 pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
-    let (code, text) = raw_http::blocking_request(method, url, body)
+    http_as(Some("test"), method, url, body)
+}
+
+/// `http` with this `X-Auth-Token` (or none).
+pub fn http_as(token: Option<&str>, method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
+    let (code, text) = raw_http::request_as(token, method, url, body)
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let value = if text.trim().is_empty() {
         Value::Null
@@ -301,6 +306,15 @@ pub mod raw_http {
         url: &str,
         body: Option<&str>,
     ) -> std::io::Result<(u16, String)> {
+        request_as(Some("test"), method, url, body)
+    }
+
+    pub fn request_as(
+        token: Option<&str>,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
         let rest = url.strip_prefix("http://").expect("http URL");
         let (host, path) = rest
             .split_once('/')
@@ -308,8 +322,11 @@ pub mod raw_http {
             .unwrap_or((rest, "/".into()));
         let mut s = TcpStream::connect(host)?;
         let body = body.unwrap_or("");
+        let auth = token
+            .map(|t| format!("X-Auth-Token: {t}\r\n"))
+            .unwrap_or_default();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         s.write_all(req.as_bytes())?;
