@@ -33,4 +33,12 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
 fi
 
+# The real clients Coffer must satisfy, unpatched, in a venv the tests use.
+clients=/var/tmp/coffer-clients
+if [ ! -x "$clients/bin/openstack" ]; then
+  echo "installing python-troveclient and python-openstackclient into $clients"
+  python3 -m venv "$clients"
+  "$clients/bin/pip" install -q python-troveclient==8.11.0 python-openstackclient==10.5.0
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
