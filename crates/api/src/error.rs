@@ -23,6 +23,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A quota would be exceeded (Trove's 413 `overLimit`).
+    #[error("{0}")]
+    OverLimit(String),
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
@@ -42,7 +45,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "itemNotFound"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessableEntity"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "overLimit"),
+            ApiError::PayloadTooLarge(_) | ApiError::OverLimit(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "overLimit")
+            }
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "badMethod"),
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "notImplemented"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "serviceUnavailable"),
@@ -56,6 +61,13 @@ impl From<MetaError> for ApiError {
         match e {
             MetaError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             MetaError::Conflict(m) => ApiError::Conflict(m),
+            MetaError::QuotaExceeded(resources) => {
+                let names: Vec<String> = resources.iter().map(|r| format!("'{r}'")).collect();
+                ApiError::OverLimit(format!(
+                    "Quota exceeded for resources: [{}].",
+                    names.join(", ")
+                ))
+            }
             other => {
                 tracing::error!("metadata store: {other:#}");
                 ApiError::Internal("the metadata store failed; try again".into())

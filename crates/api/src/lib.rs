@@ -42,6 +42,8 @@ pub struct ApiConfig {
     pub backups: std::collections::BTreeMap<String, BackupPolicy>,
     /// Parameter schemas of the offered datastore versions.
     pub parameters: coffer_model::ParameterCatalog,
+    /// Every project's quota limits unless an admin set its own.
+    pub quotas: coffer_model::QuotaSet,
 }
 
 /// A datastore's backup strategy, as the API needs to know it.
@@ -63,6 +65,11 @@ impl Default for ApiConfig {
             agent_silence: std::time::Duration::from_secs(10),
             backups: std::collections::BTreeMap::new(),
             parameters: coffer_model::ParameterCatalog::default(),
+            quotas: coffer_model::QuotaSet {
+                instances: 10,
+                volumes: 100,
+                backups: 50,
+            },
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Config {
     pub backup: BackupSection,
     #[serde(default)]
     pub auth: AuthSection,
+    #[serde(default)]
+    pub quotas: QuotasSection,
     /// Datastores offered, by name.
     #[serde(default = "default_datastores")]
     pub datastores: BTreeMap<String, DatastoreSection>,
@@ -194,6 +196,27 @@ impl Default for BackupSection {
     }
 }
 
+/// Every project's limits, unless an admin set its own
+/// (`PUT /mgmt/quotas/{project}`); -1 = unlimited.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasSection {
+    pub instances: i64,
+    /// Volume gigabytes across the project's instances.
+    pub volumes: i64,
+    pub backups: i64,
+}
+
+impl Default for QuotasSection {
+    fn default() -> Self {
+        Self {
+            instances: 10,
+            volumes: 100,
+            backups: 50,
+        }
+    }
+}
+
 #[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
@@ -282,6 +305,7 @@ impl Default for Config {
             taskmanager: TaskManagerSection::default(),
             backup: BackupSection::default(),
             auth: AuthSection::default(),
+            quotas: QuotasSection::default(),
             datastores: default_datastores(),
         }
     }

@@ -80,6 +80,11 @@ fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
             .max(std::time::Duration::from_secs(10)),
         backups: backup_policies(&ctx.config)?,
         parameters: crate::parameters::catalog(&ctx.config)?,
+        quotas: coffer_model::QuotaSet {
+            instances: ctx.config.quotas.instances,
+            volumes: ctx.config.quotas.volumes,
+            backups: ctx.config.quotas.backups,
+        },
     };
     Ok(ApiState {
         store: ctx.store.clone(),

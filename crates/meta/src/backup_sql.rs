@@ -58,8 +58,17 @@ macro_rules! impl_backup_store {
 
             #[async_trait::async_trait]
             impl BackupStore for $store {
-                async fn start_backup(&self, backup: &Backup, task: &Task) -> Result<(), MetaError> {
+                async fn start_backup(
+                    &self,
+                    backup: &Backup,
+                    task: &Task,
+                    quotas: Option<&coffer_model::QuotaSet>,
+                ) -> Result<(), MetaError> {
                     let mut tx = self.begin_write().await?;
+                    if let Some(defaults) = quotas {
+                        let adding = coffer_model::QuotaSet { instances: 0, volumes: 0, backups: 1 };
+                        Self::check_quota(&mut tx, &backup.project_id, &adding, defaults).await?;
+                    }
                     let lock = Self::FOR_UPDATE;
                     let q = Self::sql(&format!(
                         "SELECT status FROM instances WHERE id = ? AND deleted = FALSE{lock}"

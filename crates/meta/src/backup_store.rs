@@ -10,8 +10,14 @@ use coffer_model::{Backup, BackupId, InstanceId, Progress, ProjectId, Task};
 pub trait BackupStore: Send + Sync + 'static {
     /// Atomically: if the instance is ACTIVE, set it to BACKUP, insert
     /// `backup` and the `task` that takes it; otherwise Conflict naming the
-    /// instance's status.
-    async fn start_backup(&self, backup: &Backup, task: &Task) -> Result<(), MetaError>;
+    /// instance's status. With `quotas` (the configured defaults),
+    /// QuotaExceeded when the project holds its limit of backups.
+    async fn start_backup(
+        &self,
+        backup: &Backup,
+        task: &Task,
+        quotas: Option<&coffer_model::QuotaSet>,
+    ) -> Result<(), MetaError>;
 
     /// Insert a backup record as it is (used by tests and imports).
     async fn insert_backup(&self, backup: &Backup) -> Result<(), MetaError>;

@@ -9,6 +9,9 @@ pub enum MetaError {
     /// A uniqueness rule or a compare-and-set precondition failed.
     #[error("{0}")]
     Conflict(String),
+    /// The project's quota does not allow it; the resources over it.
+    #[error("Quota exceeded for resources: {0:?}.")]
+    QuotaExceeded(Vec<String>),
     /// The URL names no known backend, or the store could not be opened.
     #[error("metadata store configuration: {0}")]
     Config(String),

@@ -20,11 +20,14 @@ impl PostgresStore {
             include_str!("../migrations/postgres/0003_configurations.sql"),
         ),
         (4, include_str!("../migrations/postgres/0004_auth.sql")),
+        (5, include_str!("../migrations/postgres/0005_quotas.sql")),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.
     const MIGRATION_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(74145738417522)");
+    /// Serializes quota checks of one project (released at commit).
+    const PROJECT_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext(?))");
     /// A read that decides a write locks the row it read.
     const FOR_UPDATE: &'static str = " FOR UPDATE";
 

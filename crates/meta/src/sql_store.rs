@@ -35,6 +35,7 @@ macro_rules! impl_metadata_store {
         $crate::backup_sql::impl_backup_store!($store, $db);
         $crate::configuration_sql::impl_configuration_store!($store, $db);
         $crate::auth_sql::impl_auth_store!($store);
+        $crate::quota_sql::impl_quota_store!($store, $db);
 
         #[async_trait::async_trait]
         impl MetadataStore for $store {
@@ -159,8 +160,17 @@ macro_rules! impl_metadata_store {
                 &self,
                 instance: &Instance,
                 task: &Task,
+                quotas: Option<&coffer_model::QuotaSet>,
             ) -> Result<(), MetaError> {
                 let mut tx = self.begin_write().await?;
+                if let Some(defaults) = quotas {
+                    let adding = coffer_model::QuotaSet {
+                        instances: 1,
+                        volumes: instance.volume_size_gb,
+                        backups: 0,
+                    };
+                    Self::check_quota(&mut tx, &instance.project_id, &adding, defaults).await?;
+                }
                 Self::put_instance(&mut tx, instance).await?;
                 Self::put_task(&mut tx, task).await?;
                 tx.commit().await?;

@@ -26,10 +26,13 @@ impl SqliteStore {
             include_str!("../migrations/sqlite/0003_configurations.sql"),
         ),
         (4, include_str!("../migrations/sqlite/0004_auth.sql")),
+        (5, include_str!("../migrations/sqlite/0005_quotas.sql")),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.
     const MIGRATION_LOCK: Option<&'static str> = None;
+    /// Write transactions are serialized already: no per-project lock needed.
+    const PROJECT_LOCK: Option<&'static str> = None;
     /// Ditto: a read inside a write transaction needs no row lock.
     const FOR_UPDATE: &'static str = "";
 

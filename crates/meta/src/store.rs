@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use coffer_model::{
     Datastore, Fault, Flavor, FlavorId, Instance, InstanceId, InstanceStatus, OperatingStatus,
-    ProjectId, Task, TaskId, TaskState,
+    ProjectId, QuotaSet, Task, TaskId, TaskState,
 };
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -15,7 +15,13 @@ use std::sync::Arc;
 /// instance is not found.
 #[async_trait]
 pub trait MetadataStore:
-    crate::AuthStore + crate::BackupStore + crate::ConfigurationStore + Send + Sync + 'static
+    crate::AuthStore
+    + crate::BackupStore
+    + crate::ConfigurationStore
+    + crate::QuotaStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Bring the schema up to date (embedded migrations). Idempotent.
     async fn migrate(&self) -> Result<(), MetaError>;
@@ -34,8 +40,15 @@ pub trait MetadataStore:
     async fn upsert_datastore(&self, datastore: &Datastore) -> Result<(), MetaError>;
 
     /// Insert a new instance and the task that builds it, atomically.
-    /// Conflict when `instance.ip` is already taken by a live instance.
-    async fn create_instance(&self, instance: &Instance, task: &Task) -> Result<(), MetaError>;
+    /// Conflict when `instance.ip` is already taken by a live instance;
+    /// with `quotas` (the configured defaults), QuotaExceeded when the
+    /// project's instances or volume GB would pass its limits.
+    async fn create_instance(
+        &self,
+        instance: &Instance,
+        task: &Task,
+        quotas: Option<&QuotaSet>,
+    ) -> Result<(), MetaError>;
     async fn get_instance(&self, id: InstanceId) -> Result<Instance, MetaError>;
     /// Live instances in creation order, optionally of one project, starting
     /// after `marker` (exclusive), at most `limit`. NotFound if the marker is

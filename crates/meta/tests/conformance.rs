@@ -12,9 +12,12 @@ mod backups;
 mod common;
 #[path = "scenarios/configurations.rs"]
 mod configurations;
+#[path = "scenarios/quotas.rs"]
+mod quotas;
 use auth::*;
 use backups::*;
 use configurations::*;
+use quotas::*;
 
 use coffer_meta::{open, MetaError, Store};
 use coffer_model::{
@@ -75,6 +78,7 @@ conformance!(
         group_update_queues_one_apply_per_attached_instance,
         transition_and_resources,
         projects_and_tokens,
+        quotas_limit_instances_volumes_and_backups,
     ],
     url: [concurrent_open_migrates_once]
 );
@@ -200,7 +204,10 @@ async fn create_and_get_instance(store: Store) {
         created: at(3),
     });
     let build = task(inst.id, TaskKind::CreateInstance, at(1));
-    store.create_instance(&inst, &build).await.expect("create");
+    store
+        .create_instance(&inst, &build, None)
+        .await
+        .expect("create");
 
     assert_eq!(
         store.get_instance(inst.id).await.expect("get instance"),
@@ -213,7 +220,7 @@ async fn create_and_get_instance(store: Store) {
     );
 
     let again = task(inst.id, TaskKind::CreateInstance, at(2));
-    assert_conflict(store.create_instance(&inst, &again).await);
+    assert_conflict(store.create_instance(&inst, &again, None).await);
     assert_not_found(store.get_task(again.id).await);
 }
 
@@ -353,7 +360,7 @@ async fn live_instances_never_share_an_ip(store: Store) {
 
     let clash = instance("p2", ip(5));
     let clash_task = task(clash.id, TaskKind::CreateInstance, at(1));
-    let message = assert_conflict(store.create_instance(&clash, &clash_task).await);
+    let message = assert_conflict(store.create_instance(&clash, &clash_task, None).await);
     assert!(message.contains("10.0.0.5"), "{message}");
     assert_not_found(store.get_instance(clash.id).await);
     assert_not_found(store.get_task(clash_task.id).await);
@@ -365,7 +372,7 @@ async fn live_instances_never_share_an_ip(store: Store) {
     store.mark_instance_deleted(first.id).await.expect("delete");
     assert!(store.used_ips().await.expect("used ips").is_empty());
     store
-        .create_instance(&clash, &clash_task)
+        .create_instance(&clash, &clash_task, None)
         .await
         .expect("reuse a freed ip");
     assert_eq!(store.get_instance(clash.id).await.expect("get").ip, ip(5));
@@ -478,7 +485,10 @@ async fn record_heartbeat_updates_health(store: Store) {
 async fn tasks_update_and_resume(store: Store) {
     let inst = instance("p1", None);
     let build = task(inst.id, TaskKind::CreateInstance, at(30));
-    store.create_instance(&inst, &build).await.expect("create");
+    store
+        .create_instance(&inst, &build, None)
+        .await
+        .expect("create");
     let older = task(inst.id, TaskKind::RestartInstance, at(10));
     let finished = task(inst.id, TaskKind::RestartInstance, at(5));
     let newest = task(inst.id, TaskKind::DeleteInstance, at(40));

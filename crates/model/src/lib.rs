@@ -11,6 +11,7 @@ mod flavor;
 mod ids;
 mod instance;
 mod parameters;
+mod quota;
 mod task;
 mod validate;
 
@@ -32,6 +33,7 @@ pub use parameters::{
     ConfigValue, InvalidParameter, Overrides, Parameter, ParameterCatalog, ParameterSchema,
     ParameterType, Setting, MAX_STRING_VALUE,
 };
+pub use quota::QuotaSet;
 pub use task::{CreateInstancePayload, ResizePayload, Task, TaskKind, TaskState};
 pub use validate::{
     validate_identifier, validate_name, validate_password, NameError, MAX_NAME_LEN,

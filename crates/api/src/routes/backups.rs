@@ -190,7 +190,7 @@ pub async fn create(
         updated: now,
     };
     s.store
-        .start_backup(&backup, &task)
+        .start_backup(&backup, &task, Some(&s.config.quotas))
         .await
         .map_err(|e| match e {
             MetaError::Conflict(m) => ApiError::Unprocessable(format!(

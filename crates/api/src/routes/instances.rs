@@ -275,7 +275,11 @@ pub async fn create(
         instance.ip = Some(free_ip(s.config.address_range, &used).ok_or_else(|| {
             ApiError::Conflict("no free instance address is left in the configured range".into())
         })?);
-        match s.store.create_instance(&instance, &task).await {
+        match s
+            .store
+            .create_instance(&instance, &task, Some(&s.config.quotas))
+            .await
+        {
             Err(MetaError::Conflict(_)) if tries < 10 => tries += 1,
             other => break other?,
         }
@@ -389,6 +393,23 @@ pub async fn list(
         }]);
     }
     Ok(Json(out))
+}
+
+/// `GET /mgmt/instances` (admins): every project's live instances.
+pub async fn list_all(
+    State(s): State<ApiState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let limit = super::paging::limit(&q, s.config.default_page_size, s.config.max_page_size)?;
+    let marker = super::paging::marker::<InstanceId>(&q, "an instance id")?;
+    let page = s.store.list_instances(None, marker, limit).await?;
+    let base = base_url(&headers);
+    let instances: Vec<Value> = page
+        .iter()
+        .map(|i| views::instance(&base, i, true, s.config.agent_silence))
+        .collect();
+    Ok(Json(json!({ "instances": instances })))
 }
 
 pub(crate) fn new_task(kind: TaskKind, instance_id: InstanceId) -> Task {

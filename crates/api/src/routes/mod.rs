@@ -11,6 +11,7 @@ mod instance_configuration;
 mod instances;
 mod paging;
 mod parameters;
+mod quotas;
 mod resize;
 mod root;
 mod users;
@@ -75,6 +76,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1.0/{project_id}/flavors"),
     ("get", "/v1.0/{project_id}/flavors/{flavor_id}"),
     ("post", "/v1.0/{project_id}/mgmt/flavors"),
+    ("get", "/v1.0/{project_id}/limits"),
+    ("get", "/v1.0/{project_id}/mgmt/quotas/{tenant_id}"),
+    ("put", "/v1.0/{project_id}/mgmt/quotas/{tenant_id}"),
+    ("get", "/v1.0/{project_id}/mgmt/instances"),
     ("delete", "/v1.0/{project_id}/mgmt/flavors/{flavor_id}"),
     ("get", "/v1.0/{project_id}/instances"),
     ("post", "/v1.0/{project_id}/instances"),
@@ -186,6 +191,12 @@ pub fn router() -> Router<ApiState> {
         .route("/flavors", get(flavors::list))
         .route("/flavors/{flavor_id}", get(flavors::show))
         .route("/mgmt/flavors", post(flavors::create))
+        .route("/limits", get(quotas::limits))
+        .route(
+            "/mgmt/quotas/{tenant_id}",
+            get(quotas::show).put(quotas::update),
+        )
+        .route("/mgmt/instances", get(instances::list_all))
         .route("/mgmt/flavors/{flavor_id}", delete(flavors::delete))
         .route("/instances", get(instances::list).post(instances::create))
         .route(

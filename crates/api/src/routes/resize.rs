@@ -4,7 +4,7 @@
 use super::instances::{flavor_ref, start_task};
 use crate::{ApiError, ApiState};
 use coffer_meta::MetaError;
-use coffer_model::{Instance, InstanceStatus, ResizePayload, Task, TaskKind};
+use coffer_model::{Instance, InstanceStatus, QuotaSet, ResizePayload, Task, TaskKind};
 use serde_json::Value;
 
 pub async fn resize(s: &ApiState, i: &Instance, body: &Value) -> Result<(), ApiError> {
@@ -13,7 +13,7 @@ pub async fn resize(s: &ApiState, i: &Instance, body: &Value) -> Result<(), ApiE
     })?;
     let payload = match (obj.get("flavorRef"), obj.get("volume")) {
         (Some(f), None) => flavor(s, i, f).await?,
-        (None, Some(v)) => volume(s, i, v)?,
+        (None, Some(v)) => volume(s, i, v).await?,
         _ => {
             return Err(ApiError::BadRequest(
                 "resize takes exactly one of flavorRef and volume".into(),
@@ -53,7 +53,7 @@ async fn flavor(s: &ApiState, i: &Instance, raw: &Value) -> Result<ResizePayload
     })
 }
 
-fn volume(s: &ApiState, i: &Instance, raw: &Value) -> Result<ResizePayload, ApiError> {
+async fn volume(s: &ApiState, i: &Instance, raw: &Value) -> Result<ResizePayload, ApiError> {
     let size = match raw.get("size") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(t)) => t.trim().parse().ok(),
@@ -73,6 +73,23 @@ fn volume(s: &ApiState, i: &Instance, raw: &Value) -> Result<ResizePayload, ApiE
             "Volume 'size' may be at most {} GB; got {size}",
             s.config.max_volume_gb
         )));
+    }
+    // The project's volume quota counts the growth. Checked here, not in
+    // the transaction that starts the resize: a race can overshoot by one
+    // resize, never by a new instance.
+    let limits = s
+        .store
+        .project_quotas(&i.project_id, &s.config.quotas)
+        .await?;
+    let usage = s.store.quota_usage(&i.project_id).await?;
+    let adding = QuotaSet {
+        volumes: size - i.volume_size_gb,
+        ..QuotaSet::default()
+    };
+    let over = limits.exceeded_by(&usage, &adding);
+    if !over.is_empty() {
+        let over = over.into_iter().map(String::from).collect();
+        return Err(MetaError::QuotaExceeded(over).into());
     }
     Ok(ResizePayload::Volume { size_gb: size })
 }

@@ -141,7 +141,7 @@ pub fn task(instance_id: InstanceId, kind: TaskKind, created: DateTime<Utc>) -> 
 pub async fn create(store: &Store, instance: &Instance) {
     let build = task(instance.id, TaskKind::CreateInstance, instance.created);
     store
-        .create_instance(instance, &build)
+        .create_instance(instance, &build, None)
         .await
         .expect("create instance");
 }

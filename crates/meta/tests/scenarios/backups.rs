@@ -4,7 +4,7 @@ use super::common::{active, assert_conflict, assert_not_found, at, create, insta
 use coffer_meta::Store;
 use coffer_model::{Backup, BackupId, BackupStatus, InstanceStatus, Progress, ProjectId, TaskKind};
 
-fn backup(inst: &coffer_model::Instance, parent: Option<BackupId>) -> Backup {
+pub fn backup(inst: &coffer_model::Instance, parent: Option<BackupId>) -> Backup {
     let id = BackupId::new();
     Backup {
         id,
@@ -37,7 +37,7 @@ pub async fn start_backup_needs_an_active_instance(store: Store) {
     create(&store, &building).await;
     let b = backup(&building, None);
     let t = task(building.id, TaskKind::CreateBackup, at(2));
-    let message = assert_conflict(store.start_backup(&b, &t).await);
+    let message = assert_conflict(store.start_backup(&b, &t, None).await);
     assert!(message.contains("is BUILD"), "{message}");
     assert_not_found(store.get_backup(b.id).await);
     assert_not_found(store.get_task(t.id).await);
@@ -45,7 +45,10 @@ pub async fn start_backup_needs_an_active_instance(store: Store) {
     let inst = active(&store, "p1").await;
     let b = backup(&inst, None);
     let t = task(inst.id, TaskKind::CreateBackup, at(3));
-    store.start_backup(&b, &t).await.expect("start backup");
+    store
+        .start_backup(&b, &t, None)
+        .await
+        .expect("start backup");
     assert_eq!(store.get_backup(b.id).await.expect("get"), b);
     assert_eq!(store.get_task(t.id).await.expect("task"), t);
     assert_eq!(
@@ -56,7 +59,7 @@ pub async fn start_backup_needs_an_active_instance(store: Store) {
     let again = backup(&inst, None);
     let message = assert_conflict(
         store
-            .start_backup(&again, &task(inst.id, TaskKind::CreateBackup, at(4)))
+            .start_backup(&again, &task(inst.id, TaskKind::CreateBackup, at(4)), None)
             .await,
     );
     assert!(message.contains("is BACKUP"), "{message}");
