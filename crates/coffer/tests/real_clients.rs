@@ -25,14 +25,19 @@ fn venv() -> PathBuf {
     dir
 }
 
-/// `openstack` with the given auth arguments.
+/// `openstack` with the given auth arguments and environment.
+#[derive(Default)]
 struct Os {
     auth: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Os {
     fn run(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(venv().join("bin/openstack"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(&self.auth)
             .args(args)
             .output()
@@ -116,6 +121,7 @@ fn openstack_cli_with_admin_token() {
         ]
         .map(String::from)
         .to_vec(),
+        ..Os::default()
     };
     // A wrong token is refused by the server (401), and the client says so.
     let bad = Os {
@@ -129,6 +135,7 @@ fn openstack_cli_with_admin_token() {
         ]
         .map(String::from)
         .to_vec(),
+        ..Os::default()
     };
     let e = bad.run(&["database", "instance", "list"]).unwrap_err();
     assert!(
@@ -136,6 +143,11 @@ fn openstack_cli_with_admin_token() {
         "{e}"
     );
 
+    every_command(&os, &c);
+}
+
+/// The issue's command list, in one project, as `os` authenticates.
+fn every_command(os: &Os, c: &Coffer) {
     let ds = os.json(&["datastore", "list"]);
     assert!(names(&ds, "Name").contains(&"mariadb".to_string()), "{ds}");
     let shown = os.json(&["datastore", "show", "mariadb"]);
@@ -293,6 +305,7 @@ fn noauth_cli_and_python_api() {
         auth: ["--os-auth-type", "none", "--os-endpoint", &endpoint]
             .map(String::from)
             .to_vec(),
+        ..Os::default()
     };
     let flavors = os.json(&["database", "flavor", "list"]);
     assert_eq!(flavors.as_array().unwrap().len(), 3, "{flavors}");
@@ -356,4 +369,143 @@ print(json.dumps(out))
     );
     assert_eq!(got["show"], "redis");
     assert_eq!(got["group"], serde_json::json!({"timeout": 60}));
+}
+
+/// A user of the test Keystone (scripts/keystone.sh), by password.
+fn keystone_user(user: &str, password: &str, project: &str) -> Os {
+    let env = [
+        ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
+        ("OS_IDENTITY_API_VERSION", "3"),
+        ("OS_USER_DOMAIN_NAME", "Default"),
+        ("OS_PROJECT_DOMAIN_NAME", "Default"),
+        ("OS_REGION_NAME", "RegionOne"),
+        ("OS_USERNAME", user),
+        ("OS_PASSWORD", password),
+        ("OS_PROJECT_NAME", project),
+    ];
+    Os {
+        auth: Vec::new(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn keystone_script(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/keystone.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keystone.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// With a real Keystone: the command list as a member, two projects that
+/// cannot see each other, admin-only routes, bad tokens.
+#[test]
+fn openstack_cli_with_keystone() {
+    keystone_script(&["start"]);
+    let c = Coffer::start_roles(
+        &["up"],
+        &[
+            ("COFFER__AUTH__MODE", "keystone"),
+            ("COFFER__AUTH__SERVICE_PASSWORD", "coffer-service-pw"),
+            ("COFFER__AUTH__CACHE_TTL", "2s"),
+        ],
+    );
+    keystone_script(&["endpoint", &format!("{}/v1.0/$(project_id)s", c.endpoint())]);
+    let alice = keystone_user("alice", "alice-pw", "alpha");
+    let bob = keystone_user("bob", "bob-pw", "beta");
+    let carol = keystone_user("carol", "carol-pw", "alpha");
+    let token = |os: &Os| {
+        os.ok(&["token", "issue", "-f", "value", "-c", "id"])
+            .trim()
+            .to_string()
+    };
+    let project_id = |os: &Os| {
+        os.ok(&["token", "issue", "-f", "value", "-c", "project_id"])
+            .trim()
+            .to_string()
+    };
+    let (alpha, beta) = (project_id(&alice), project_id(&bob));
+    let url = |project: &str, path: &str| format!("{}/v1.0/{project}{path}", c.endpoint());
+
+    // Unauthenticated and bad tokens are 401; another project's URL 403.
+    assert_eq!(
+        common::http_as(None, "GET", &url(&alpha, "/instances"), None).0,
+        401
+    );
+    assert_eq!(
+        common::http_as(
+            Some("gAAAAnonsense"),
+            "GET",
+            &url(&alpha, "/instances"),
+            None
+        )
+        .0,
+        401
+    );
+    let bob_token = token(&bob);
+    let (code, v) = common::http_as(Some(&bob_token), "GET", &url(&alpha, "/instances"), None);
+    assert_eq!(code, 403, "{v}");
+    // Members may not manage flavors; a Keystone admin may.
+    let flavor = r#"{"flavor": {"name": "ks-tiny", "ram": 256, "vcpus": 1, "disk": 1}}"#;
+    let alice_token = token(&alice);
+    let (code, _) = common::http_as(
+        Some(&alice_token),
+        "POST",
+        &url(&alpha, "/mgmt/flavors"),
+        Some(flavor),
+    );
+    assert_eq!(code, 403);
+    let carol_token = token(&carol);
+    let (code, v) = common::http_as(
+        Some(&carol_token),
+        "POST",
+        &url(&alpha, "/mgmt/flavors"),
+        Some(flavor),
+    );
+    assert_eq!(code, 200, "{v}");
+
+    every_command(&alice, &c);
+
+    // Bob sees none of alice's instances, even by id.
+    alice.ok(&[
+        "database",
+        "instance",
+        "create",
+        "solo",
+        "--flavor",
+        "small",
+        "--size",
+        "1",
+        "--datastore",
+        "redis",
+    ]);
+    let solo = alice.wait_instance("solo", &["ACTIVE"]);
+    let solo_id = solo["id"].as_str().unwrap();
+    assert_eq!(
+        bob.json(&["database", "instance", "list"]),
+        serde_json::json!([])
+    );
+    assert!(bob.run(&["database", "instance", "show", solo_id]).is_err());
+    let (code, _) = common::http_as(
+        Some(&bob_token),
+        "GET",
+        &url(&beta, &format!("/instances/{solo_id}")),
+        None,
+    );
+    assert_eq!(code, 404);
+    // The admin reads alpha's quotas through the client (it resolves the
+    // project name in Keystone).
+    let quotas = carol.ok(&["database", "quota", "show", "alpha"]);
+    assert!(quotas.contains("instances"), "{quotas}");
+    alice.ok(&["database", "instance", "delete", "solo"]);
 }
