@@ -22,7 +22,13 @@ const SWIFT: &str = "127.0.0.1:8080";
 fn swift_up() {
     static START: Once = Once::new();
     START.call_once(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/swift.sh");
+        let script = &format!(
+            "{}/../../scripts/swift.sh",
+            // The checkout being tested (cargo sets it at run time); a build
+            // reused from another checkout would bake in that one's path.
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
+        );
         let out = Command::new("bash")
             .arg(script)
             .arg("start")

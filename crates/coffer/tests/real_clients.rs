@@ -393,7 +393,13 @@ fn keystone_user(user: &str, password: &str, project: &str) -> Os {
 }
 
 fn keystone_script(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/keystone.sh");
+    let script = &format!(
+        "{}/../../scripts/keystone.sh",
+        // The checkout being tested (cargo sets it at run time); a build
+        // reused from another checkout would bake in that one's path.
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
+    );
     let out = Command::new("bash")
         .arg(script)
         .args(args)

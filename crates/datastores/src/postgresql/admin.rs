@@ -70,30 +70,17 @@ pub async fn connect(
     database: &str,
     timeout: Duration,
 ) -> Result<PgConnection, DatastoreError> {
-    open(paths, database, timeout, true).await
-}
-
-/// An admin connection to the admin database that leaves the server's
-/// limits alone (`connect` without `AGENT_LIMITS`), so that `pg_settings`
-/// shows the server's own values of them. For reading settings only.
-pub async fn connect_for_settings(
-    paths: &Paths,
-    timeout: Duration,
-) -> Result<PgConnection, DatastoreError> {
-    open(paths, ADMIN_DATABASE, timeout, false).await
+    open(paths, database, timeout).await
 }
 
 async fn open(
     paths: &Paths,
     database: &str,
     timeout: Duration,
-    agent_limits: bool,
 ) -> Result<PgConnection, DatastoreError> {
     let password = read_password(paths)?;
     let mut options = SESSION.to_vec();
-    if agent_limits {
-        options.extend(AGENT_LIMITS);
-    }
+    options.extend(AGENT_LIMITS);
     let opts = PgConnectOptions::new()
         .socket(&paths.run_dir)
         .port(paths.port)

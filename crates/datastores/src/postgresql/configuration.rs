@@ -70,19 +70,26 @@ async fn reload(conn: &mut PgConnection, live: &[String]) -> Result<Vec<String>,
 /// The running values of the flavor-sized parameters and of every
 /// override, as `pg_settings.setting` holds them (in the parameter's base
 /// unit, as the schema counts them). A name the server does not know is
-/// left out.
+/// left out. The agent's own session lifts a tenant's timeouts (so this
+/// read cannot be cancelled by them); for those parameters the value in
+/// force for tenants is the configuration file's, or the built-in default.
 pub async fn effective(
     ctx: &InstanceContext,
     paths: &Paths,
 ) -> Result<BTreeMap<String, String>, DatastoreError> {
     let mut wanted: Vec<String> = SIZED.iter().map(|s| s.to_string()).collect();
     wanted.extend(ctx.overrides.keys().cloned());
-    let mut conn = admin::connect_for_settings(paths, CONNECT_TIMEOUT).await?;
-    let rows: Result<Vec<(String, String)>, _> =
-        sqlx::query_as("SELECT name, setting FROM pg_settings WHERE name = ANY($1)")
-            .bind(&wanted)
-            .fetch_all(&mut conn)
-            .await;
+    let mut conn = admin::connect(paths, ADMIN_DATABASE, CONNECT_TIMEOUT).await?;
+    let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(
+        "SELECT s.name, CASE WHEN s.source = 'client' THEN COALESCE( \
+           (SELECT f.setting FROM pg_file_settings f \
+            WHERE f.name = s.name AND f.applied ORDER BY f.seqno DESC LIMIT 1), \
+           s.boot_val) ELSE s.setting END \
+         FROM pg_settings s WHERE s.name = ANY($1)",
+    )
+    .bind(&wanted)
+    .fetch_all(&mut conn)
+    .await;
     let _ = conn.close().await;
     let rows = rows.map_err(|e| admin::query_failed("reading pg_settings", e))?;
     Ok(rows.into_iter().collect())

@@ -49,7 +49,13 @@ pub fn swift_up() {
         return;
     }
     if std::env::var_os("COFFER_TEST_SWIFT_AUTH").is_none() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/swift.sh");
+        let script = &format!(
+            "{}/../../scripts/swift.sh",
+            // The checkout being tested (cargo sets it at run time); a build
+            // reused from another checkout would bake in that one's path.
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
+        );
         let out = Command::new("bash")
             .arg(script)
             .arg("start")
