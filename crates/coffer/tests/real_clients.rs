@@ -13,6 +13,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// A path in the checkout under test (cargo sets CARGO_MANIFEST_DIR when it
+/// runs a test; a build reused from another checkout would bake in that
+/// one's path).
+fn in_checkout(relative: &str) -> PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(dir).join(relative)
+}
+
 fn venv() -> PathBuf {
     let dir =
         std::env::var("COFFER_CLIENTS_VENV").unwrap_or_else(|_| "/var/tmp/coffer-clients".into());
@@ -371,6 +380,46 @@ print(json.dumps(out))
     assert_eq!(got["group"], serde_json::json!({"timeout": 60}));
 }
 
+/// The same command list through troveclient's Python API
+/// (tests/clients/troveclient_api.py), against noauth.
+#[test]
+fn troveclient_python_api_covers_the_command_list() {
+    let c = Coffer::up();
+    let endpoint = format!("{}/v1.0/demo", c.endpoint());
+    let script = in_checkout("tests/clients/troveclient_api.py");
+    let out = Command::new(venv().join("bin/python"))
+        .arg(script)
+        .arg(&endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = serde_json::json!({
+        "datastores": ["mariadb", "postgresql", "redis"],
+        "datastore": "mariadb",
+        "flavors": ["large", "medium", "small"],
+        "flavor": 512,
+        "status": "ACTIVE",
+        "instances": ["py1"],
+        "databases": ["d1", "d2"],
+        "users": ["u1", "u2"],
+        "user": ["d2"],
+        "after_delete": [["d1"], ["u1"]],
+        "root": ["root", true, true],
+        "root_after": false,
+        "configurations": ["pycfg"],
+        "attached": 1,
+        "backup": ["COMPLETED", ["pybk"]],
+        "deleted": true,
+    });
+    assert_eq!(seen, want);
+}
+
 /// A user of the test Keystone (scripts/keystone.sh), by password.
 fn keystone_user(user: &str, password: &str, project: &str) -> Os {
     let env = [
@@ -393,13 +442,7 @@ fn keystone_user(user: &str, password: &str, project: &str) -> Os {
 }
 
 fn keystone_script(args: &[&str]) -> String {
-    let script = &format!(
-        "{}/../../scripts/keystone.sh",
-        // The checkout being tested (cargo sets it at run time); a build
-        // reused from another checkout would bake in that one's path.
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
-    );
+    let script = in_checkout("../../scripts/keystone.sh");
     let out = Command::new("bash")
         .arg(script)
         .args(args)
