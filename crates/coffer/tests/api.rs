@@ -321,3 +321,32 @@ fn unknown_strategy_is_a_startup_error_listing_known_ones() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("prepare_timeout"));
 }
+
+/// Many creates at once all get an address (racing creates that pick the
+/// same one retry elsewhere), and no two share one. API only: nothing is
+/// provisioned.
+#[test]
+fn concurrent_creates_get_distinct_addresses() {
+    let c = Coffer::start_roles(&["api"], &[("COFFER__QUOTAS__INSTANCES", "-1")]);
+    let codes: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..48)
+            .map(|n| {
+                let c = &c;
+                scope.spawn(move || {
+                    c.http(
+                        "POST",
+                        "/instances",
+                        Some(&create_body(&format!("race{n}"))),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ips = std::collections::BTreeSet::new();
+    for (code, v) in &codes {
+        assert_eq!(*code, 200, "{v}");
+        ips.insert(v["instance"]["ip"][0].as_str().unwrap().to_string());
+    }
+    assert_eq!(ips.len(), 48, "{ips:?}");
+}

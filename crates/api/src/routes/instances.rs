@@ -101,13 +101,18 @@ fn bad(e: impl ToString) -> ApiError {
     ApiError::BadRequest(e.to_string())
 }
 
-/// The lowest address of the range that no live instance holds.
-fn free_ip(range: (Ipv4Addr, u8), used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+/// The first address of the range, from host number `from` on (wrapping
+/// around), that no live instance holds. Host numbers 0 and the last
+/// (network and broadcast) are never given.
+fn free_ip(range: (Ipv4Addr, u8), used: &[Ipv4Addr], from: u64) -> Option<Ipv4Addr> {
     let (net, prefix) = range;
     let size = 1u64 << (32 - u32::from(prefix.min(30)));
     let base = u32::from(net) & !((size - 1) as u32);
-    (1..size - 1)
-        .map(|i| Ipv4Addr::from(base + i as u32))
+    let used: std::collections::HashSet<&Ipv4Addr> = used.iter().collect();
+    let hosts = size - 2;
+    let start = from.saturating_sub(1) % hosts;
+    (0..hosts)
+        .map(|i| Ipv4Addr::from(base + (1 + (start + i) % hosts) as u32))
         .find(|ip| !used.contains(ip))
 }
 
@@ -272,7 +277,10 @@ pub async fn create(
     let mut tries = 0;
     loop {
         let used = s.store.used_ips().await?;
-        instance.ip = Some(free_ip(s.config.address_range, &used).ok_or_else(|| {
+        // The lowest free address first; after a clash with a concurrent
+        // create, a random starting point, so racing creates spread out.
+        let from = if tries == 0 { 1 } else { rand::random::<u64>() };
+        instance.ip = Some(free_ip(s.config.address_range, &used, from).ok_or_else(|| {
             ApiError::Conflict("no free instance address is left in the configured range".into())
         })?);
         match s
@@ -533,17 +541,22 @@ mod tests {
     #[test]
     fn free_ip_skips_used_and_network_address() {
         let r = (Ipv4Addr::new(127, 10, 0, 0), 16);
-        assert_eq!(free_ip(r, &[]), Some(Ipv4Addr::new(127, 10, 0, 1)));
+        assert_eq!(free_ip(r, &[], 1), Some(Ipv4Addr::new(127, 10, 0, 1)));
         let used = [Ipv4Addr::new(127, 10, 0, 1), Ipv4Addr::new(127, 10, 0, 2)];
-        assert_eq!(free_ip(r, &used), Some(Ipv4Addr::new(127, 10, 0, 3)));
+        assert_eq!(free_ip(r, &used, 1), Some(Ipv4Addr::new(127, 10, 0, 3)));
         let tiny = (Ipv4Addr::new(127, 11, 0, 0), 30);
-        assert_eq!(
-            free_ip(
-                tiny,
-                &[Ipv4Addr::new(127, 11, 0, 1), Ipv4Addr::new(127, 11, 0, 2)]
-            ),
-            None
-        );
+        let both = [Ipv4Addr::new(127, 11, 0, 1), Ipv4Addr::new(127, 11, 0, 2)];
+        assert_eq!(free_ip(tiny, &both, 1), None);
+        // Any starting point wraps around and never gives the network or
+        // broadcast address.
+        let one = [Ipv4Addr::new(127, 11, 0, 1)];
+        for from in [0, 1, 2, 3, 4, 99, u64::MAX] {
+            assert_eq!(
+                free_ip(tiny, &one, from),
+                Some(Ipv4Addr::new(127, 11, 0, 2))
+            );
+        }
+        assert_eq!(free_ip(r, &[], 300), Some(Ipv4Addr::new(127, 10, 1, 44)));
     }
 
     #[test]
