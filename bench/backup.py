@@ -1,21 +1,37 @@
 #!/usr/bin/env python3
-"""Backup benchmark: loads ~1 GB of sysbench-like rows into a MariaDB
-instance and measures, on that instance in the same run, backup throughput
-(MB/s of datastore bytes, the `size_bytes` Coffer reports) of
+"""Backup benchmark: loads ~1 GB into an instance of each datastore
+(MariaDB: sysbench-like rows; PostgreSQL: pgbench -i) and measures, on
+that instance in the same run, backup throughput (MB/s of datastore bytes,
+the median `size_bytes` of Coffer's backups) to each storage. STREAM is the datastore's
+own tool, with Coffer's arguments: `mariabackup --backup --stream=xbstream`
+or `pg_basebackup -Ft -X fetch -D -`.
 
-  raw       mariabackup --backup --stream=xbstream | cat > /dev/null
-  raw file  mariabackup --backup --stream=xbstream | cat > file   (not a goal: the
-            same write into the filesystem that Coffer's fs storage does)
-  operator  mariabackup --backup --stream=xbstream | gzip | openssl enc -aes-256-cbc > file
-  coffer    POST /backups -> COMPLETED (codec zstd:1, and again with codec none)
+  filesystem storage (the state dir's backups/)
+    raw        STREAM | cat > /dev/null
+    raw file   STREAM | cat > file   (not a goal: the same write into the
+               filesystem that Coffer's fs storage does)
+    operator   STREAM | gzip | openssl enc -aes-256-cbc > file
+    coffer     POST /backups -> COMPLETED (codec zstd:1, and again with codec none)
+    restore    POST /instances with restorePoint -> ACTIVE
 
-plus restore (POST /instances with restorePoint -> ACTIVE), compressed
-sizes and peak RSS of the guest agent and of mariabackup. Prints a table
-and writes the figures as JSON (bench/results/backup-<time>.json).
+  Swift storage (scripts/swift.sh's single node, tempauth test:tester)
+    raw        STREAM | cat > /dev/null   (for reference)
+    raw swift  STREAM | swift upload CONTAINER - --object-name O
+    operator   STREAM | gzip | openssl enc -aes-256-cbc | swift upload CONTAINER - ...
+    coffer     POST /backups -> COMPLETED (codec zstd:1), Coffer's storage set to Swift
+    restore    POST /instances with restorePoint -> ACTIVE, from Swift
+
+plus compressed sizes and peak RSS of the guest agent and of the backup
+tool. Coffer is restarted on the same state dir between storages and
+codecs (the instance stays up). Prints a table per datastore and storage
+and writes the figures as JSON (bench/results/backup-<time>.json):
+datastores -> NAME -> storage -> fs|swift -> size_bytes, ratios, goals,
+figures -> METHOD -> seconds, mb_per_s, stored_bytes (medians), runs.
 
 Usage: bench/backup.py COFFER_BINARY [--gb 1.0] [--runs 1]
+           [--datastores mariadb,postgresql] [--storage fs,swift]
 """
-import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 from datetime import datetime
 from common import free_port, http, wait_until
 
@@ -176,9 +192,19 @@ def top_snapshot():
     return "\n".join(lines[:18])
 
 
-# --- the instance ------------------------------------------------------------
+# --- the datastores ------------------------------------------------------------
+
+def agent_pid(inst):
+    with open(os.path.join(inst.dir, "agent.pid")) as f:
+        pid = int(f.read().strip())
+    cmdline = _read(f"/proc/{pid}/cmdline") or ""
+    assert "guest-agent" in cmdline and inst.dir in cmdline, f"agent pid {pid} is not this instance's"
+    return pid
+
 
 class Instance:
+    """A MariaDB instance: its socket, data dir and admin login."""
+
     def __init__(self, state, iid):
         self.dir = os.path.join(state, "instances", iid)
         run = os.path.join(self.dir, "run")
@@ -188,13 +214,6 @@ class Instance:
         self.data = os.path.join(self.dir, "data")
         with open(os.path.join(self.dir, "secret", "os_admin.password")) as f:
             self._pw = f.read().strip()
-
-    def agent_pid(self):
-        with open(os.path.join(self.dir, "agent.pid")) as f:
-            pid = int(f.read().strip())
-        cmdline = _read(f"/proc/{pid}/cmdline") or ""
-        assert "guest-agent" in cmdline and self.dir in cmdline, f"agent pid {pid} is not this instance's"
-        return pid
 
     def sql(self, query, db="bench"):
         r = subprocess.run(["mariadb", "--no-defaults", "-S", self.socket, "-u", "os_admin", "-N", "-B", db, "-e", query],
@@ -253,43 +272,188 @@ def load(inst, gb):
             "data_length": data_len, "index_length": index_len, "datadir_du_bytes": du(inst.data)}
 
 
-# --- the three ways to take a backup -------------------------------------------
+class MariaDB:
+    name, label, tool, server = "mariadb", "MariaDB", "mariabackup", "mariadbd"
+    stream_name = "mariabackup --backup --stream=xbstream"
 
-def shell_backup(inst, work, tail, label):
-    """mariabackup's stream into `tail` (a shell fragment); returns figures."""
+    def create_extra(self):
+        return {"databases": [{"name": "bench"}],
+                "users": [{"name": "bench", "password": "Bench-Pw-1", "databases": [{"name": "bench"}]}]}
+
+    def instance(self, state, iid):
+        return Instance(state, iid)
+
+    def load(self, inst, gb):
+        return load(inst, gb)
+
+    def count_rows(self, inst):
+        return int(inst.sql("SELECT COUNT(*) FROM sbtest1"))
+
+    def describe_load(self, data):
+        return (f"{data['rows']} rows in {data['load_s']:.1f} s ({data['statements']} statements): "
+                f"data_length+index_length {(data['data_length'] + data['index_length']) / MB:.0f} MB, "
+                f".ibd {data['ibd_bytes'] / MB:.0f} MB, du datadir {data['datadir_du_bytes'] / MB:.0f} MB")
+
+    def stream_cmd(self, inst, d):
+        """The shell command writing the backup stream to stdout, its stderr
+        into d/tool.log: the same arguments as Coffer's mariabackup strategy."""
+        for sub in ("lsn", "tmp"):
+            os.makedirs(os.path.join(d, sub), mode=0o700)
+        cnf = inst.mariabackup_cnf(d)
+        return (f"mariabackup --defaults-file={cnf} --backup --stream=xbstream --datadir={inst.data}"
+                f" --target-dir={d}/target --extra-lsndir={d}/lsn --tmpdir={d}/tmp 2>{d}/tool.log")
+
+
+def _datastores():
+    from backup_pg import PostgreSQL
+    return {"mariadb": MariaDB(), "postgresql": PostgreSQL()}
+
+
+# --- Swift -------------------------------------------------------------------
+
+SWIFT_AUTH = "http://127.0.0.1:8080/auth/v1.0"
+SWIFT_USER, SWIFT_KEY = "test:tester", "testing"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Swift:
+    """scripts/swift.sh's single-node Swift: started here unless it already
+    answers (and then stopped here again), the containers this run made
+    deleted at the end."""
+
+    def __init__(self):
+        self.started = False
+        self.containers = []
+        self.cli = [shutil.which("swift") or "/usr/bin/swift", "-A", SWIFT_AUTH, "-U", SWIFT_USER, "-K", SWIFT_KEY]
+
+    def up(self):
+        script = os.path.join(REPO, "scripts", "swift.sh")
+        if subprocess.run(["bash", script, "status"], capture_output=True).returncode == 0:
+            return
+        r = subprocess.run(["bash", script, "start"], capture_output=True, text=True)
+        self.started = True
+        if r.returncode != 0:
+            raise RuntimeError(f"scripts/swift.sh start failed:\n{r.stdout}\n{r.stderr}")
+
+    def down(self):
+        for c in self.containers:
+            for name in (c, f"{c}_segments"):
+                subprocess.run(self.cli + ["delete", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.started:
+            subprocess.run(["bash", os.path.join(REPO, "scripts", "swift.sh"), "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def container(self, what):
+        name = f"coffer-bench-{what}-{os.getpid()}-{int(time.time())}"
+        self.containers.append(name)
+        return name
+
+    def storage_toml(self, container):
+        """Coffer's [backup] storage for this container (COFFER__BACKUP__STORAGE)."""
+        return (f'{{ kind = "swift", auth_url = "{SWIFT_AUTH}", user = "{SWIFT_USER}", key = "{SWIFT_KEY}",'
+                f' container = "{container}" }}')
+
+    def upload_tail(self, container, obj):
+        """The shell fragment an operator pipes a stream into: `swift upload
+        C - --object-name O` (the CLI cuts stdin into 10 MiB segments of a
+        static large object, their container being C_segments)."""
+        return " ".join(self.cli) + f" upload {container} - --object-name {obj} > /dev/null"
+
+    def object_bytes(self, container, obj):
+        req = urllib.request.Request(SWIFT_AUTH, headers={"X-Storage-User": SWIFT_USER, "X-Storage-Pass": SWIFT_KEY})
+        with urllib.request.urlopen(req) as r:
+            token, url = r.headers["X-Auth-Token"], r.headers["X-Storage-Url"]
+        req = urllib.request.Request(f"{url}/{container}/{obj}", method="HEAD", headers={"X-Auth-Token": token})
+        with urllib.request.urlopen(req) as r:
+            return int(r.headers["Content-Length"])
+
+    def delete(self, container, obj):
+        """An object and its segments (outside the timings)."""
+        subprocess.run(self.cli + ["delete", container, obj], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# --- the ways to take a backup ---------------------------------------------------
+
+def shell_backup(ds, inst, work, tail, label):
+    """The datastore's backup stream into `tail` (a shell fragment); returns figures."""
     d = tempfile.mkdtemp(prefix=f"{label}-", dir=work)
-    for sub in ("lsn", "tmp"):
-        os.makedirs(os.path.join(d, sub), mode=0o700)
-    cnf = inst.mariabackup_cnf(d)
-    # The same arguments as Coffer's mariabackup strategy.
-    cmd = (f"mariabackup --defaults-file={cnf} --backup --stream=xbstream --datadir={inst.data}"
-           f" --target-dir={d}/target --extra-lsndir={d}/lsn --tmpdir={d}/tmp 2>{d}/mariabackup.log | {tail}")
+    cmd = f"{ds.stream_cmd(inst, d)} | {tail}"
     t0 = time.monotonic()
-    p = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd])
-    with Sampler(p.pid) as s:
-        rc = p.wait()
+    p = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], start_new_session=True)
+    try:
+        with Sampler(p.pid) as s:
+            rc = p.wait()
+    except BaseException:
+        # Interrupted: the whole pipeline goes, not just its shell.
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
     elapsed = time.monotonic() - t0
     if rc != 0:
-        raise RuntimeError(f"{label} pipeline failed ({rc}): {_read(d + '/mariabackup.log')[-2000:]}")
-    return d, {"seconds": elapsed, "peak_rss": s.peak, "cpu_s": s.cpu_by_comm(), "system_busy": s.system_busy,
-               "system_cpu_s": s.system_cpu}
-
-
-def raw_backup(inst, work):
-    d, r = shell_backup(inst, work, "cat > /dev/null", "raw")
+        raise RuntimeError(f"{label} pipeline failed ({rc}): {(_read(d + '/tool.log') or '')[-2000:]}")
     shutil.rmtree(d, ignore_errors=True)
-    return r
+    return {"seconds": elapsed, "peak_rss": s.peak, "cpu_s": s.cpu_by_comm(), "system_busy": s.system_busy,
+            "system_cpu_s": s.system_cpu}
 
 
-def raw_file_backup(inst, work):
+def raw_backup(ds, inst, work):
+    return shell_backup(ds, inst, work, "cat > /dev/null", "raw")
+
+
+def raw_file_backup(ds, inst, work):
     """The raw stream written to a file, as Coffer's filesystem storage does."""
-    d = tempfile.mkdtemp(prefix="rawfile-", dir=work)
-    out = os.path.join(d, "backup.xbstream")
-    bd, r = shell_backup(inst, work, f"cat > {out}", "rawfile")
-    r["stored_bytes"] = os.path.getsize(out)
-    shutil.rmtree(bd, ignore_errors=True)
-    shutil.rmtree(d, ignore_errors=True)
-    return r
+    d = tempfile.mkdtemp(prefix="rawfile-out-", dir=work)
+    try:
+        out = os.path.join(d, "backup.stream")
+        r = shell_backup(ds, inst, work, f"cat > {out}", "rawfile")
+        r["stored_bytes"] = os.path.getsize(out)
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _key_file(d):
+    key = os.path.join(d, "key")
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, os.urandom(32).hex().encode())
+    os.close(fd)
+    return key
+
+
+def operator_backup(ds, inst, work):
+    d = tempfile.mkdtemp(prefix="operator-out-", dir=work)
+    try:
+        key = _key_file(d)
+        out = os.path.join(d, "backup.gz.enc")
+        r = shell_backup(ds, inst, work, f"gzip | openssl enc -aes-256-cbc -pbkdf2 -pass file:{key} > {out}", "operator")
+        r["stored_bytes"] = os.path.getsize(out)
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def swift_raw_backup(ds, inst, work, swift, container, obj):
+    """The raw stream uploaded with the swift CLI from stdin."""
+    try:
+        r = shell_backup(ds, inst, work, swift.upload_tail(container, obj), "swiftraw")
+        r["stored_bytes"] = swift.object_bytes(container, obj)
+        return r
+    finally:
+        swift.delete(container, obj)
+
+
+def swift_operator_backup(ds, inst, work, swift, container, obj):
+    """The operator's gzip + openssl pipeline, uploaded with the swift CLI."""
+    d = tempfile.mkdtemp(prefix="swiftop-key-", dir=work)
+    try:
+        key = _key_file(d)
+        r = shell_backup(ds, inst, work, f"gzip | openssl enc -aes-256-cbc -pbkdf2 -pass file:{key} | "
+                         + swift.upload_tail(container, obj), "swiftop")
+        r["stored_bytes"] = swift.object_bytes(container, obj)
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        swift.delete(container, obj)
 
 
 def page_cache_write_mb_s(work, mb=512):
@@ -303,20 +467,6 @@ def page_cache_write_mb_s(work, mb=512):
     elapsed = time.monotonic() - t0
     os.remove(path)
     return mb * 1048576 / MB / elapsed
-
-
-def operator_backup(inst, work):
-    d = tempfile.mkdtemp(prefix="key-", dir=work)
-    key = os.path.join(d, "key")
-    fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, os.urandom(32).hex().encode())
-    os.close(fd)
-    out = os.path.join(d, "backup.xbstream.gz.enc")
-    bd, r = shell_backup(inst, work, f"gzip | openssl enc -aes-256-cbc -pbkdf2 -pass file:{key} > {out}", "operator")
-    r["stored_bytes"] = os.path.getsize(out)
-    shutil.rmtree(bd, ignore_errors=True)
-    shutil.rmtree(d, ignore_errors=True)
-    return r
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -340,11 +490,11 @@ def agent_log_times(inst, backup_id):
     return out
 
 
-def coffer_backup(ep, inst, iid, name, top=False):
-    agent = inst.agent_pid()
+def coffer_backup(ep, ds, inst, iid, name, top=False):
+    agent = agent_pid(inst)
     LABELS[agent] = "coffer guest-agent"
     snapshot = None
-    with Sampler(agent, skip=("mariadbd",)) as s:
+    with Sampler(agent, skip=(ds.server,)) as s:
         wall0 = time.time()
         t0 = time.monotonic()
         code, v = http("POST", f"{ep}/backups", {"backup": {"name": name, "instance": iid}})
@@ -374,190 +524,347 @@ def coffer_backup(ep, inst, iid, name, top=False):
         timeline["agent_stored_to_completed_seen_s"] = wall1 - times["agent_stored"]
     agent_comm = s.root0[0] if s.root0 else "coffer"
     return {"id": bid, "seconds": elapsed, "size_bytes": b["size_bytes"], "stored_bytes": b["stored_bytes"],
-            "first_progress_s": first_progress, "timeline": timeline,
+            "location": b.get("locationRef"), "first_progress_s": first_progress, "timeline": timeline,
             "peak_rss_agent": s.peak.get(agent_comm, 0),
-            "peak_rss_mariabackup": s.peak.get("mariabackup", 0), "peak_rss": s.peak,
+            "peak_rss_tool": s.peak.get(ds.tool, 0), "peak_rss": s.peak,
             "cpu_agent_s": s.root_cpu, "cpu_reaped_children_s": s.root_reaped_cpu,
             "cpu_s": s.cpu_by_comm(), "system_busy": s.system_busy, "system_cpu_s": s.system_cpu, "top": snapshot}
 
 
-def restore(ep, backup_id, flavor, volume_gb):
+def wait_instance(ep, iid, timeout):
+    status = wait_until(lambda: (s := _instance(ep, iid)["status"]) in ("ACTIVE", "ERROR") and s,
+                        timeout=timeout, every=0.05)
+    assert status == "ACTIVE", f"instance {iid} ended {status}: {_instance(ep, iid)}"
+
+
+def delete_instance(ep, iid):
+    http("DELETE", f"{ep}/instances/{iid}")
+    wait_until(lambda: http("GET", f"{ep}/instances/{iid}")[0] == 404, timeout=120, every=0.1)
+
+
+def restore(ep, ds, backup_id, flavor, volume_gb, state, rows):
+    """POST /instances with restorePoint -> ACTIVE (timed), then checks the
+    restored instance holds the loaded rows (not timed) and deletes it."""
     body = {"instance": {"name": f"restored-{backup_id[:8]}", "flavorRef": str(flavor), "volume": {"size": volume_gb},
-                         "datastore": {"type": "mariadb"}, "restorePoint": {"backupRef": backup_id}}}
+                         "datastore": {"type": ds.name}, "restorePoint": {"backupRef": backup_id}}}
     t0 = time.monotonic()
     code, v = http("POST", f"{ep}/instances", body)
     assert code == 200, v
     rid = v["instance"]["id"]
-    status = wait_until(lambda: (s := _instance(ep, rid)["status"]) in ("ACTIVE", "ERROR") and s,
-                        timeout=3600, every=0.05)
-    elapsed = time.monotonic() - t0
-    assert status == "ACTIVE", f"restored instance ended {status}: {_instance(ep, rid)}"
-    return rid, elapsed
+    try:
+        wait_instance(ep, rid, timeout=3600)
+        elapsed = time.monotonic() - t0
+        got = ds.count_rows(ds.instance(state, rid))
+        assert got == rows, f"the instance restored from {backup_id} holds {got} rows, not {rows}"
+        return {"seconds": elapsed, "backup": backup_id, "rows_checked": got}
+    finally:
+        delete_instance(ep, rid)
 
 
 # --- coffer itself -----------------------------------------------------------
 
-def start_coffer(binary, state, port, codec):
-    env = dict(os.environ, COFFER__API__LISTEN=f"127.0.0.1:{port}", COFFER__COMPUTE__ADDRESS_RANGE="127.77.0.0/16",
-               COFFER__BACKUP__CODEC=codec, RUST_LOG="warn,coffer_agent=info", NO_COLOR="1")
-    log = open(os.path.join(state, "coffer.log"), "a")
-    up = subprocess.Popen([binary, "up", "--state-dir", state], env=env, stdout=log, stderr=log)
-    LABELS[up.pid] = "coffer up"
-    wait_until(lambda: up.poll() is not None or _ok(f"http://127.0.0.1:{port}/"), timeout=60, every=0.05)
-    assert up.poll() is None, f"coffer exited: {_read(os.path.join(state, 'coffer.log'))[-3000:]}"
-    return up
+class Coffer:
+    """`coffer up` on one state dir, restarted when the backup storage or
+    codec changes (the instances' agents stay up and reconnect)."""
+
+    def __init__(self, binary, state, port):
+        self.binary, self.state, self.port = binary, state, port
+        self.up = None
+        self.config = None
+        self.ep = f"http://127.0.0.1:{port}/v1.0/{PROJECT}"
+
+    def ensure(self, codec, storage=None, instances=()):
+        """Run with this codec and storage (a TOML inline table, None: the
+        state dir's filesystem); after a restart, wait until the agents of
+        `instances` have reported again."""
+        if self.up is not None and self.config == (codec, storage):
+            return
+        self.stop()
+        restarted = time.time()
+        env = dict(os.environ, COFFER__API__LISTEN=f"127.0.0.1:{self.port}",
+                   COFFER__COMPUTE__ADDRESS_RANGE="127.77.0.0/16", COFFER__QUOTAS__INSTANCES="-1",
+                   COFFER__QUOTAS__VOLUMES="-1", COFFER__QUOTAS__BACKUPS="-1",
+                   COFFER__BACKUP__CODEC=codec, RUST_LOG="warn,coffer_agent=info", NO_COLOR="1")
+        if storage:
+            env["COFFER__BACKUP__STORAGE"] = storage
+        else:
+            env.pop("COFFER__BACKUP__STORAGE", None)
+        log = open(os.path.join(self.state, "coffer.log"), "a")
+        self.up = subprocess.Popen([self.binary, "up", "--state-dir", self.state], env=env, stdout=log, stderr=log)
+        log.close()
+        self.config = (codec, storage)
+        LABELS[self.up.pid] = "coffer up"
+        wait_until(lambda: self.up.poll() is not None or _ok(f"http://127.0.0.1:{self.port}/"), timeout=60, every=0.05)
+        assert self.up.poll() is None, f"coffer exited: {(_read(os.path.join(self.state, 'coffer.log')) or '')[-3000:]}"
+        # Until each agent has reconnected (a heartbeat newer than the restart),
+        # so its reconnection is not counted in the first backup.
+        for iid in instances:
+            wait_until(lambda: _instance(self.ep, iid)["status"] == "ACTIVE" and _heartbeat(self.ep, iid) > restarted + 1,
+                       timeout=60, every=0.1)
+
+    def stop(self):
+        if self.up is None:
+            return
+        self.up.send_signal(signal.SIGTERM)
+        try:
+            self.up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.up.kill()
+            self.up.wait()
+        self.up = None
 
 
-def stop_coffer(up):
-    up.send_signal(signal.SIGTERM)
+# --- one datastore -----------------------------------------------------------
+
+def bench_datastore(args, ds, coffer, swift, work, flavor, volume_gb):
+    """Load one instance, then every method on each storage asked for.
+    Returns {"load", "size_bytes", "warmup_s", "storage": {"fs": {method: [runs]}, "swift": ...}}."""
+    first = "fs" if "fs" in args.storage else "swift"
+    swift_store = None
+    if "swift" in args.storage:
+        container = swift.container(f"{ds.name}-coffer")
+        shell_container = swift.container(f"{ds.name}-shell")
+        swift_store = swift.storage_toml(container)
+    coffer.ensure("zstd:1", swift_store if first == "swift" else None)
+    ep = coffer.ep
+    body = {"instance": {"name": f"bench-{ds.name}", "flavorRef": str(flavor["id"]), "volume": {"size": volume_gb},
+                         "datastore": {"type": ds.name}, **ds.create_extra()}}
+    code, v = http("POST", f"{ep}/instances", body)
+    assert code == 200, v
+    iid = v["instance"]["id"]
+    out = {"instance": iid, "storage": {}}
     try:
-        up.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        up.kill()
-        up.wait()
+        wait_instance(ep, iid, timeout=300)
+        inst = ds.instance(coffer.state, iid)
+        print(f"[{ds.name}] loading ~{args.gb} GB ...", flush=True)
+        out["load"] = ds.load(inst, args.gb)
+        rows = out["load"]["rows"]
+        print(f"[{ds.name}] loaded {ds.describe_load(out['load'])}", flush=True)
+        # Warm-up, not counted: every method then reads the data files from the page cache alike.
+        warm = raw_backup(ds, inst, work)
+        out["warmup_s"] = warm["seconds"]
+        print(f"[{ds.name}] warm-up raw stream: {warm['seconds']:.2f} s", flush=True)
+
+        def step(storage, name, i, fn):
+            r = fn()
+            out["storage"][storage].setdefault(name, []).append(r)
+            print(f"[{ds.name}] {storage} run {i + 1}: {name} {r['seconds']:.2f} s", flush=True)
+            return r
+
+        if "fs" in args.storage:
+            out["storage"]["fs"] = {}
+            coffer.ensure("zstd:1", None, [iid])
+            for i in range(args.runs):
+                step("fs", "raw", i, lambda: raw_backup(ds, inst, work))
+                step("fs", "raw_file", i, lambda: raw_file_backup(ds, inst, work))
+                step("fs", "operator", i, lambda: operator_backup(ds, inst, work))
+                c = step("fs", "coffer_zstd1", i, lambda: coffer_backup(ep, ds, inst, iid, f"zstd1-{i}", top=(i == 0)))
+                step("fs", "restore", i, lambda: restore(ep, ds, c["id"], flavor["id"], volume_gb, coffer.state, rows))
+            # Compression off: the same instance under a coffer started with codec none.
+            coffer.ensure("none", None, [iid])
+            for i in range(args.runs):
+                step("fs", "coffer_none", i, lambda: coffer_backup(ep, ds, inst, iid, f"none-{i}"))
+
+        if "swift" in args.storage:
+            out["storage"]["swift"] = {}
+            coffer.ensure("zstd:1", swift_store, [iid])
+            for i in range(args.runs):
+                step("swift", "raw", i, lambda: raw_backup(ds, inst, work))
+                step("swift", "raw_swift", i, lambda: swift_raw_backup(ds, inst, work, swift, shell_container, f"raw-{i}"))
+                step("swift", "operator", i,
+                     lambda: swift_operator_backup(ds, inst, work, swift, shell_container, f"operator-{i}"))
+                c = step("swift", "coffer_zstd1", i, lambda: coffer_backup(ep, ds, inst, iid, f"swift-zstd1-{i}"))
+                assert (c.get("location") or "").startswith("swift://"), c.get("location")
+                step("swift", "restore", i, lambda: restore(ep, ds, c["id"], flavor["id"], volume_gb, coffer.state, rows))
+    finally:
+        if coffer.up is not None:
+            try:
+                delete_instance(ep, iid)
+            except Exception as e:   # the state dir goes anyway
+                print(f"[{ds.name}] deleting instance {iid}: {e}", flush=True)
+    coffer_runs = [r for s in out["storage"].values() for k, rs in s.items() if k.startswith("coffer") for r in rs]
+    out["size_bytes"] = coffer_runs[0]["size_bytes"]     # the first backup's datastore bytes
+    return out
+
+
+# --- the report --------------------------------------------------------------
+
+METHODS = {
+    "fs": [("raw", "raw: {s} | cat > /dev/null"),
+           ("raw_file", "raw to a file: {s} | cat > file"),
+           ("operator", "operator: {s} | gzip | openssl enc > file"),
+           ("coffer_zstd1", "coffer zstd:1, fs storage"),
+           ("coffer_none", "coffer none, fs storage"),
+           ("restore", "coffer restore (POST -> ACTIVE)")],
+    "swift": [("raw", "raw: {s} | cat > /dev/null"),
+              ("raw_swift", "raw to Swift: {s} | swift upload -"),
+              ("operator", "operator: {s} | gzip | openssl enc | swift upload -"),
+              ("coffer_zstd1", "coffer zstd:1, Swift storage"),
+              ("restore", "coffer restore from Swift (POST -> ACTIVE)")],
+}
+# What "x raw" compares with, per storage.
+RAW = {"fs": "raw", "swift": "raw_swift"}
+
+
+def summarise(ds, storage, runs_by_method):
+    """Medians per method. MB/s are of the datastore bytes Coffer's backups
+    in this storage reported (the median of their size_bytes): MariaDB's
+    stream shrinks a little from run to run after the load, as InnoDB's
+    checkpoint catches up and less redo log is copied."""
+    med = lambda rs, k="seconds": statistics.median(r[k] for r in rs)
+    size = statistics.median(r["size_bytes"] for k in ("coffer_zstd1", "coffer_none") for r in runs_by_method.get(k, []))
+    figures = {}
+    for key, method in METHODS[storage]:
+        rs = runs_by_method.get(key)
+        if not rs:
+            continue
+        t = med(rs)
+        stored = med(rs, "stored_bytes") if all(r.get("stored_bytes") is not None for r in rs) else None
+        figures[key] = {"method": method.format(s=ds.tool), "seconds": t, "mb_per_s": size / MB / t,
+                        "stored_bytes": stored, "runs": rs}
+    t_op, t_raw = figures["operator"]["seconds"], figures[RAW[storage]]["seconds"]
+    ratios = {}
+    for key in ("coffer_zstd1", "coffer_none"):
+        if key in figures:
+            t = figures[key]["seconds"]
+            ratios[f"{key}_vs_operator"] = t_op / t
+            ratios[f"{key}_vs_{RAW[storage]}"] = t_raw / t
+            if storage == "fs":
+                ratios[f"{key}_vs_raw_file"] = figures["raw_file"]["seconds"] / t
+    c = ratios["coffer_zstd1_vs_operator"], ratios[f"coffer_zstd1_vs_{RAW[storage]}"]
+    coffer_runs = [r for k in ("coffer_zstd1", "coffer_none") for r in runs_by_method.get(k, [])]
+    return {"size_bytes": size, "figures": figures, "ratios": ratios,
+            "goals": {"coffer_vs_operator>=3": c[0] >= 3, f"coffer_vs_{RAW[storage]}>=0.85": c[1] >= 0.85},
+            "peak_rss_agent_bytes": max(r["peak_rss_agent"] for r in coffer_runs),
+            "peak_rss_tool_under_agent_bytes": max(r["peak_rss_tool"] for r in coffer_runs),
+            "peak_rss_tool_in_shell_bytes": max(r["peak_rss"].get(ds.tool, 0)
+                                                for k in ("raw", "operator") for r in runs_by_method.get(k, []))}
+
+
+def print_table(ds, storage, s, runs):
+    f, size = s["figures"], s["size_bytes"]
+    t_op, t_raw = f["operator"]["seconds"], f[RAW[storage]]["seconds"]
+    print()
+    print(f"== {ds.label}, {'filesystem' if storage == 'fs' else 'Swift'} storage: datastore bytes (size_bytes)"
+          f" {size / MB:.0f} MB; runs: {runs} (median)")
+    raw_col = "x raw" if storage == "fs" else "x raw->swift"
+    print(f"stream: {ds.stream_name}")
+    print(f"{'method':<60}{'seconds':>9}{'MB/s':>9}{'stored MB':>11}{'x operator':>12}{raw_col:>13}")
+    for key, fig in f.items():
+        st = f"{fig['stored_bytes'] / MB:.0f}" if fig["stored_bytes"] else "-"
+        t = fig["seconds"]
+        print(f"{fig['method']:<60}{t:>9.2f}{fig['mb_per_s']:>9.1f}{st:>11}{t_op / t:>12.2f}{t_raw / t:>13.2f}")
+    r = s["ratios"]
+    raw_name = "raw" if storage == "fs" else "raw to Swift"
+    print(f"Coffer / operator: {r['coffer_zstd1_vs_operator']:.1f}x (goal >= 3x) -> "
+          f"{'met' if r['coffer_zstd1_vs_operator'] >= 3 else 'NOT met'}")
+    rr = r[f"coffer_zstd1_vs_{RAW[storage]}"]
+    print(f"Coffer / {raw_name}: {rr:.2f} (goal >= 0.85) -> {'met' if rr >= 0.85 else 'NOT met'}")
+    if "coffer_none_vs_raw" in r:
+        print(f"Coffer (no compression) / raw: {r['coffer_none_vs_raw']:.2f};"
+              f" Coffer / raw to a file: {r['coffer_zstd1_vs_raw_file']:.2f};"
+              f" Coffer (no compression) / raw to a file: {r['coffer_none_vs_raw_file']:.2f}")
+    print(f"peak RSS agent MB: {s['peak_rss_agent_bytes'] / MB:.1f} ({ds.tool} under the agent:"
+          f" {s['peak_rss_tool_under_agent_bytes'] / MB:.1f} MB; in the shell pipelines:"
+          f" {s['peak_rss_tool_in_shell_bytes'] / MB:.1f} MB)")
+    print("where the time goes (first run; CPU seconds by process, share of all cores busy):")
+    for key, fig in f.items():
+        if key == "restore":
+            continue
+        r0 = fig["runs"][0]
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r0["cpu_s"].items(), key=lambda kv: -kv[1]) if v >= 0.05)
+        extra = ""
+        if r0.get("cpu_agent_s") is not None:
+            extra = f"; agent total {r0['cpu_agent_s']:.1f} s, reaped children {r0['cpu_reaped_children_s']:.1f} s"
+        print(f"  {key:<14}{r0['seconds']:>7.2f} s  busy {r0['system_busy'] * 100:4.0f}%  {cpu}{extra}")
+        other = ", ".join(f"{k} {v:.1f}" for k, v in r0["system_cpu_s"].items())
+        print(f"  {'':<14}{'':>9}  long-lived processes: {other}")
+    for key in ("coffer_zstd1", "coffer_none"):
+        if key in f:
+            r0 = f[key]["runs"][0]
+            parts = [f"first progress {r0['first_progress_s']:.2f} s" if r0["first_progress_s"] else None]
+            parts += [f"{k} {v:.2f} s" for k, v in r0["timeline"].items()]
+            print(f"  {key} timeline: " + ", ".join(p for p in parts if p))
+    top = f["coffer_zstd1"]["runs"][0].get("top")
+    if top:
+        print("\ntop during the first coffer backup:")
+        print(top)
+
+
+# --- main --------------------------------------------------------------------
+
+def _list(arg, known, ap, what):
+    items = [x.strip() for x in arg.split(",") if x.strip()]
+    bad = [x for x in items if x not in known]
+    if bad or not items:
+        ap.error(f"unknown {what} {bad}; known: {', '.join(known)}")
+    return items
+
+
+def _cleanup_on_signals():
+    """SIGTERM and SIGINT (even when started in the background, where SIGINT
+    is ignored) end the run through the `finally` blocks that clean up."""
+    def stop(signum, frame):
+        print(f"signal {signum}: cleaning up", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("coffer")
-    ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--gb", type=float, default=1.0, help="data to load per datastore, GB")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--datastores", default="mariadb,postgresql", help="comma-separated: mariadb, postgresql")
+    ap.add_argument("--storage", default="fs,swift", help="comma-separated: fs, swift")
     ap.add_argument("--volume", type=int, default=0, help="volume GB (default: enough for --gb)")
     args = ap.parse_args()
+    _cleanup_on_signals()
+    known = _datastores()
+    datastores = [known[d] for d in _list(args.datastores, known, ap, "datastore(s)")]
+    args.storage = _list(args.storage, ("fs", "swift"), ap, "storage")
     volume_gb = args.volume or max(5, int(args.gb * 3) + 2)
 
     state = tempfile.mkdtemp(prefix="coffer-bench-")
     work = tempfile.mkdtemp(prefix="backup-bench-", dir="/var/tmp")
-    port = free_port()
-    ep = f"http://127.0.0.1:{port}/v1.0/{PROJECT}"
-    up = None
-    raw, raw_file, operator, coffer, coffer_none, restores = [], [], [], [], [], []
+    coffer = Coffer(args.coffer, state, free_port())
+    swift = Swift()
+    results = {}
     try:
-        up = start_coffer(args.coffer, state, port, "zstd:1")
-        flavors = http("GET", f"{ep}/flavors")[1]["flavors"]
+        if "swift" in args.storage:
+            swift.up()
+        coffer.ensure("zstd:1")
+        flavors = http("GET", f"{coffer.ep}/flavors")[1]["flavors"]
         flavor = max(flavors, key=lambda f: f["ram"])
         print(f"flavor {flavor['name']} ({flavor['ram']} MB RAM), volume {volume_gb} GB", flush=True)
-        body = {"instance": {"name": "bench", "flavorRef": str(flavor["id"]), "volume": {"size": volume_gb},
-                             "datastore": {"type": "mariadb"}, "databases": [{"name": "bench"}],
-                             "users": [{"name": "bench", "password": "Bench-Pw-1", "databases": [{"name": "bench"}]}]}}
-        code, v = http("POST", f"{ep}/instances", body)
-        assert code == 200, v
-        iid = v["instance"]["id"]
-        status = wait_until(lambda: (s := _instance(ep, iid)["status"]) in ("ACTIVE", "ERROR") and s, timeout=300)
-        assert status == "ACTIVE", f"instance ended {status}"
-        inst = Instance(state, iid)
-
-        print(f"loading ~{args.gb} GB ...", flush=True)
-        data = load(inst, args.gb)
-        print(f"loaded {data['rows']} rows in {data['load_s']:.1f} s ({data['statements']} statements): "
-              f"data_length+index_length {(data['data_length'] + data['index_length']) / MB:.0f} MB, "
-              f".ibd {data['ibd_bytes'] / MB:.0f} MB, du datadir {data['datadir_du_bytes'] / MB:.0f} MB", flush=True)
-
         page_cache = page_cache_write_mb_s(work)
         print(f"page-cache write of new data (dd 512 MiB, no sync): {page_cache:.0f} MB/s", flush=True)
-        # Warm-up, not counted: every method then reads the data files from the page cache alike.
-        warm = raw_backup(inst, work)
-        print(f"warm-up raw stream: {warm['seconds']:.2f} s", flush=True)
-
-        for i in range(args.runs):
-            raw.append(raw_backup(inst, work))
-            print(f"run {i + 1}: raw {raw[-1]['seconds']:.2f} s", flush=True)
-            raw_file.append(raw_file_backup(inst, work))
-            print(f"run {i + 1}: raw to a file {raw_file[-1]['seconds']:.2f} s", flush=True)
-            operator.append(operator_backup(inst, work))
-            print(f"run {i + 1}: gzip+openssl {operator[-1]['seconds']:.2f} s", flush=True)
-            coffer.append(coffer_backup(ep, inst, iid, f"zstd1-{i}", top=(i == 0)))
-            print(f"run {i + 1}: coffer zstd:1 {coffer[-1]['seconds']:.2f} s", flush=True)
-            rid, secs = restore(ep, coffer[-1]["id"], flavor["id"], volume_gb)
-            restores.append({"seconds": secs, "backup": coffer[-1]["id"]})
-            print(f"run {i + 1}: restore {secs:.2f} s", flush=True)
-            http("DELETE", f"{ep}/instances/{rid}")
-            wait_until(lambda: http("GET", f"{ep}/instances/{rid}")[0] == 404, timeout=120, every=0.1)
-
-        # Compression off: the same instance under a coffer started with codec none.
-        stop_coffer(up)
-        up = None
-        assert inst.agent_pid()
-        restarted = time.time()
-        up = start_coffer(args.coffer, state, port, "none")
-        # Until the agent has reconnected (a heartbeat newer than the restart), so
-        # its reconnection is not counted in the first backup.
-        wait_until(lambda: _instance(ep, iid)["status"] == "ACTIVE" and _heartbeat(ep, iid) > restarted + 1,
-                   timeout=60, every=0.1)
-        for i in range(args.runs):
-            coffer_none.append(coffer_backup(ep, inst, iid, f"none-{i}"))
-            print(f"run {i + 1}: coffer none {coffer_none[-1]['seconds']:.2f} s", flush=True)
+        for ds in datastores:
+            results[ds.name] = bench_datastore(args, ds, coffer, swift, work, flavor, volume_gb)
     finally:
-        if up is not None:
-            stop_coffer(up)
+        coffer.stop()
         subprocess.run(["pkill", "-9", "-f", state])
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+        swift.down()
 
-    med = lambda rs, k="seconds": statistics.median(r[k] for r in rs)
-    size = coffer[0]["size_bytes"]                     # datastore bytes: the same figure for every row
-    t_raw, t_op, t_c, t_n, t_r = med(raw), med(operator), med(coffer), med(coffer_none), med(restores)
-    t_rf = med(raw_file)
-    rows = [("raw: mariabackup | cat > /dev/null", t_raw, None),
-            ("raw to a file: mariabackup | cat > file", t_rf, med(raw_file, "stored_bytes")),
-            ("operator: mariabackup | gzip | openssl", t_op, med(operator, "stored_bytes")),
-            ("coffer zstd:1", t_c, med(coffer, "stored_bytes")),
-            ("coffer none", t_n, med(coffer_none, "stored_bytes")),
-            ("coffer restore (POST -> ACTIVE)", t_r, None)]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result = {"benchmark": "backup", "time": now, "machine": {"cores": os.cpu_count()}, "gb": args.gb,
+              "runs": args.runs, "flavor": flavor, "volume_gb": volume_gb, "page_cache_write_mb_s": page_cache,
+              "datastores": {}}
+    for ds in datastores:
+        r = results[ds.name]
+        entry = result["datastores"][ds.name] = {"load": r["load"], "first_backup_size_bytes": r["size_bytes"],
+                                                 "warmup_s": r["warmup_s"], "storage": {}}
+        for storage in args.storage:
+            s = entry["storage"][storage] = summarise(ds, storage, r["storage"][storage])
+            print_table(ds, storage, s, args.runs)
     print()
-    print(f"datastore bytes (size_bytes): {size / MB:.0f} MB; runs: {args.runs} (median)")
-    print(f"{'method':<44}{'seconds':>9}{'MB/s':>9}{'stored MB':>11}{'x operator':>12}{'x raw':>8}")
-    for name, t, stored in rows:
-        st = f"{stored / MB:.0f}" if stored else "-"
-        print(f"{name:<44}{t:>9.2f}{size / MB / t:>9.1f}{st:>11}{t_op / t:>12.2f}{t_raw / t:>8.2f}")
-    c = coffer[0]
-    rss_agent = max(r["peak_rss_agent"] for r in coffer + coffer_none)
-    rss_mb = max(r["peak_rss_mariabackup"] for r in coffer + coffer_none)
-    print()
-    print(f"Coffer / (gzip+openssl): {t_op / t_c:.1f}x (goal >= 3x) -> {'met' if t_op / t_c >= 3 else 'NOT met'}")
-    print(f"Coffer / raw: {t_raw / t_c:.2f} (goal >= 0.85) -> {'met' if t_raw / t_c >= 0.85 else 'NOT met'}")
-    print(f"Coffer (no compression) / raw: {t_raw / t_n:.2f} (goal >= 0.85) -> {'met' if t_raw / t_n >= 0.85 else 'NOT met'}")
-    print(f"Coffer / raw to a file: {t_rf / t_c:.2f}; Coffer (no compression) / raw to a file: {t_rf / t_n:.2f}"
-          " (not goals: the same storage write as Coffer's)")
-    print(f"restore MB/s: {size / MB / t_r:.1f}")
     print(f"page-cache write of new data on this machine: {page_cache:.0f} MB/s")
-    print(f"peak RSS agent MB: {rss_agent / MB:.1f} (mariabackup under the agent: {rss_mb / MB:.1f} MB;"
-          f" in the shell pipelines: {max(r['peak_rss'].get('mariabackup', 0) for r in raw + operator) / MB:.1f} MB)")
-    print()
-    print("where the time goes (first run; CPU seconds by process, share of both cores busy):")
-    for name, r in (("raw", raw[0]), ("raw to a file", raw_file[0]), ("operator", operator[0]), ("coffer zstd:1", coffer[0]), ("coffer none", coffer_none[0])):
-        cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["cpu_s"].items(), key=lambda kv: -kv[1]) if v >= 0.05)
-        extra = ""
-        if "cpu_agent_s" in r:
-            extra = f"; agent total {r['cpu_agent_s']:.1f} s, reaped children {r['cpu_reaped_children_s']:.1f} s"
-        print(f"  {name:<14}{r['seconds']:>7.2f} s  busy {r['system_busy'] * 100:4.0f}%  {cpu}{extra}")
-        other = ", ".join(f"{k} {v:.1f}" for k, v in r["system_cpu_s"].items())
-        print(f"  {'':<14}{'':>9}  long-lived processes: {other}")
-    for name, r in (("coffer zstd:1", coffer[0]), ("coffer none", coffer_none[0])):
-        tl = r["timeline"]
-        parts = [f"first progress {r['first_progress_s']:.2f} s" if r["first_progress_s"] else None]
-        parts += [f"{k} {v:.2f} s" for k, v in tl.items()]
-        print(f"  {name} timeline: " + ", ".join(p for p in parts if p))
-    if c.get("top"):
-        print("\ntop during the first coffer backup:")
-        print(c["top"])
-
-    result = {"benchmark": "backup-mariadb", "runs": args.runs, "gb": args.gb,
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "flavor": flavor, "volume_gb": volume_gb, "load": data, "size_bytes": size,
-              "page_cache_write_mb_s": page_cache,
-              "raw": raw, "raw_file": raw_file, "operator": operator, "coffer_zstd1": coffer, "coffer_none": coffer_none,
-              "restore": restores,
-              "median_s": {"raw": t_raw, "raw_file": t_rf, "operator": t_op, "coffer_zstd1": t_c, "coffer_none": t_n, "restore": t_r},
-              "mb_per_s": {"raw": size / MB / t_raw, "raw_file": size / MB / t_rf, "operator": size / MB / t_op, "coffer_zstd1": size / MB / t_c,
-                           "coffer_none": size / MB / t_n, "restore": size / MB / t_r},
-              "coffer_vs_operator": t_op / t_c, "coffer_vs_raw": t_raw / t_c, "coffer_none_vs_raw": t_raw / t_n,
-              "coffer_vs_raw_file": t_rf / t_c, "coffer_none_vs_raw_file": t_rf / t_n,
-              "peak_rss_agent_bytes": rss_agent, "peak_rss_mariabackup_bytes": rss_mb,
-              "goals": {"coffer_vs_operator>=3": t_op / t_c >= 3, "coffer_vs_raw>=0.85": t_raw / t_c >= 0.85}}
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"backup-{result['time'].replace(':', '')}.json")
+    path = os.path.join(out_dir, f"backup-{now.replace(':', '')}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print(f"results: {path}")
