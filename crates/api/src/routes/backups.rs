@@ -61,16 +61,22 @@ pub(crate) async fn find(s: &ApiState, project: &str, raw: &str) -> Result<Backu
     }
 }
 
-async fn view(s: &ApiState, base: &str, b: &Backup) -> Result<Value, ApiError> {
+/// A backup's view; `datastores` (the store's list, read once per
+/// request) gives its version id.
+async fn view(
+    s: &ApiState,
+    base: &str,
+    b: &Backup,
+    datastores: &[coffer_model::Datastore],
+) -> Result<Value, ApiError> {
     let progress = if b.status.is_terminal() {
         None
     } else {
         s.store.get_progress(&b.id.to_string()).await?
     };
     let mut out = views::backup(base, b, progress.as_ref());
-    let all = s.store.list_datastores().await?;
     out["datastore"]["version_id"] = json!(super::datastores::version_id(
-        &all,
+        datastores,
         &b.datastore,
         &b.datastore_version
     ));
@@ -204,7 +210,9 @@ pub async fn create(
     let base = base_url(&headers);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "backup": view(&s, &base, &backup).await? })),
+        Json(
+            json!({ "backup": view(&s, &base, &backup, &s.store.list_datastores().await?).await? }),
+        ),
     ))
 }
 
@@ -215,7 +223,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let b = find(&s, &project, &raw).await?;
     Ok(Json(
-        json!({ "backup": view(&s, &base_url(&headers), &b).await? }),
+        json!({ "backup": view(&s, &base_url(&headers), &b, &s.store.list_datastores().await?).await? }),
     ))
 }
 
@@ -258,25 +266,24 @@ async fn list_page(
         .store
         .list_backups(Some(&pid), instance, marker, limit + 1)
         .await
-        .map_err(|e| match e {
-            MetaError::NotFound { .. } => {
-                ApiError::BadRequest("marker is not a backup in this listing".into())
-            }
-            other => other.into(),
+        .map_err(|e| {
+            super::paging::bad_marker(e, || "marker is not a backup in this listing".into())
         })?;
-    let more = page.len() > limit;
-    page.truncate(limit);
     let base = base_url(headers);
+    let links = super::paging::cut(&mut page, limit, |last| {
+        format!(
+            "{base}/v1.0/{project}/{path}?limit={limit}&marker={}",
+            last.id
+        )
+    });
+    let datastores = s.store.list_datastores().await?;
     let mut backups = Vec::with_capacity(page.len());
     for b in &page {
-        backups.push(view(s, &base, b).await?);
+        backups.push(view(s, &base, b, &datastores).await?);
     }
     let mut out = json!({ "backups": backups });
-    if let (true, Some(last)) = (more, page.last()) {
-        out["links"] = json!([{
-            "href": format!("{base}/v1.0/{project}/{path}?limit={limit}&marker={}", last.id),
-            "rel": "next",
-        }]);
+    if let Some(links) = links {
+        out["links"] = links;
     }
     Ok(Json(out))
 }

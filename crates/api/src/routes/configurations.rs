@@ -160,17 +160,22 @@ pub async fn list(
         .store
         .list_configurations(Some(&pid), marker, limit + 1)
         .await
-        .map_err(|e| match e {
-            MetaError::NotFound { .. } => ApiError::BadRequest(format!(
-                "marker {} is not a configuration group of this project",
-                q["marker"]
-            )),
-            other => other.into(),
+        .map_err(|e| {
+            super::paging::bad_marker(e, || {
+                format!(
+                    "marker {} is not a configuration group of this project",
+                    q["marker"]
+                )
+            })
         })?;
-    let more = page.len() > limit;
-    page.truncate(limit);
-    let datastores = s.store.list_datastores().await?;
     let base = base_url(&headers);
+    let links = super::paging::cut(&mut page, limit, |last| {
+        format!(
+            "{base}/v1.0/{project}/configurations?limit={limit}&marker={}",
+            last.id
+        )
+    });
+    let datastores = s.store.list_datastores().await?;
     let groups: Vec<Value> = page
         .iter()
         .map(|g| {
@@ -180,11 +185,8 @@ pub async fn list(
         })
         .collect();
     let mut out = json!({ "configurations": groups });
-    if let (true, Some(last)) = (more, page.last()) {
-        out["links"] = json!([{
-            "href": format!("{base}/v1.0/{project}/configurations?limit={limit}&marker={}", last.id),
-            "rel": "next",
-        }]);
+    if let Some(links) = links {
+        out["links"] = links;
     }
     Ok(Json(out))
 }

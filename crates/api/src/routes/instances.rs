@@ -379,26 +379,25 @@ pub async fn list(
         .store
         .list_instances(Some(&pid), marker, limit + 1)
         .await
-        .map_err(|e| match e {
-            MetaError::NotFound { .. } => ApiError::BadRequest(format!(
-                "marker {} is not an instance of this project",
-                q["marker"]
-            )),
-            other => other.into(),
+        .map_err(|e| {
+            super::paging::bad_marker(e, || {
+                format!("marker {} is not an instance of this project", q["marker"])
+            })
         })?;
-    let more = page.len() > limit;
-    page.truncate(limit);
     let base = base_url(&headers);
+    let links = super::paging::cut(&mut page, limit, |last| {
+        format!(
+            "{base}/v1.0/{project}/instances?limit={limit}&marker={}",
+            last.id
+        )
+    });
     let instances: Vec<Value> = page
         .iter()
         .map(|i| views::instance(&base, i, false, s.config.agent_silence))
         .collect();
     let mut out = json!({ "instances": instances });
-    if let (true, Some(last)) = (more, page.last()) {
-        out["links"] = json!([{
-            "href": format!("{base}/v1.0/{project}/instances?limit={limit}&marker={}", last.id),
-            "rel": "next",
-        }]);
+    if let Some(links) = links {
+        out["links"] = links;
     }
     Ok(Json(out))
 }

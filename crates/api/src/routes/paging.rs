@@ -39,6 +39,27 @@ pub fn marker<T: std::str::FromStr>(
         .transpose()
 }
 
+/// A page the store read with `limit + 1` rows, cut to `limit`; the
+/// `links` value naming the next page (`next_href` of the last row kept)
+/// when there was one more row.
+pub fn cut<T>(rows: &mut Vec<T>, limit: usize, next_href: impl Fn(&T) -> String) -> Option<Value> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    match (more, rows.last()) {
+        (true, Some(last)) => Some(json!([{"href": next_href(last), "rel": "next"}])),
+        _ => None,
+    }
+}
+
+/// The store's NotFound for a listing's marker is the caller's mistake: a
+/// 400 saying `message`.
+pub fn bad_marker(e: coffer_meta::MetaError, message: impl FnOnce() -> String) -> ApiError {
+    match e {
+        coffer_meta::MetaError::NotFound { .. } => ApiError::BadRequest(message()),
+        other => other.into(),
+    }
+}
+
 /// The page of `items` (sorted by `key`) that `limit` and `marker` in the
 /// query select, and the `links` value when more follow.
 pub fn page<T>(
