@@ -33,6 +33,27 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
 fi
 
+# The RabbitMQ bus tests use the machine's broker and its HTTP management
+# API (users and permissions per agent), listening on 127.0.0.1 only: the
+# running node is told before the plugin starts, and rabbitmq.conf keeps it
+# so after a restart.
+if ! pgrep -f beam.smp >/dev/null; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached
+  for _ in $(seq 1 100); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 0.3; done
+fi
+conf=/etc/rabbitmq/rabbitmq.conf
+grep -q '^management.tcp.ip' "$conf" 2>/dev/null || {
+  echo 'management.tcp.ip = 127.0.0.1' >>"$conf"
+  echo 'management.tcp.port = 15672' >>"$conf"
+}
+if ! curl -fs -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null; then
+  echo "enabling the RabbitMQ management API on 127.0.0.1:15672"
+  rabbitmqctl -q eval 'application:set_env(rabbitmq_management, tcp_config, [{port, 15672}, {ip, "127.0.0.1"}]).' >/dev/null
+  rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+  for _ in $(seq 1 100); do curl -fs -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null && break; sleep 0.2; done
+fi
+
 # The real clients Coffer must satisfy, unpatched, in a venv the tests use.
 clients=/var/tmp/coffer-clients
 if [ ! -x "$clients/bin/openstack" ]; then

@@ -7,6 +7,7 @@
 pub mod auth;
 mod body;
 mod error;
+mod instance_view;
 mod links;
 mod routes;
 mod views;

@@ -78,60 +78,6 @@ pub fn operating_status(i: &Instance, silence: std::time::Duration) -> Operating
     }
 }
 
-/// An instance. `detail` adds what only `show` returns in Trove.
-pub fn instance(base: &str, i: &Instance, detail: bool, silence: std::time::Duration) -> Value {
-    let project = i.project_id.0.as_str();
-    let ips: Vec<String> = i.ip.iter().map(|ip| ip.to_string()).collect();
-    let addresses: Vec<Value> = ips
-        .iter()
-        .map(|a| json!({"address": a, "type": "private"}))
-        .collect();
-    let mut out = json!({
-        "id": i.id,
-        "name": i.name,
-        "status": i.status,
-        "operating_status": operating_status(i, silence),
-        "links": links(base, project, &format!("instances/{}", i.id)),
-        "flavor": {
-            "id": i.flavor_id.to_string(),
-            "links": links(base, project, &format!("flavors/{}", i.flavor_id)),
-        },
-        "datastore": {"type": i.datastore, "version": i.datastore_version},
-        "region": "RegionOne",
-        "volume": {"size": i.volume_size_gb},
-        "ip": ips,
-        "addresses": addresses,
-        "access": {"is_public": false},
-    });
-    if detail {
-        out["created"] = json!(timestamp(i.created));
-        out["updated"] = json!(timestamp(i.updated));
-        out["tenant_id"] = json!(project);
-        out["datastore"]["version_number"] = json!(i.datastore_version);
-        if let Some(used) = i.volume_used_bytes {
-            // Trove reports `used` in GB.
-            let used_gb = (used as f64) / f64::from(1u32 << 30);
-            out["volume"]["used"] = json!((used_gb * 1000.0).round() / 1000.0);
-            let percent = used_gb / (i.volume_size_gb.max(1) as f64) * 100.0;
-            out["volume"]["used_percent"] = json!((percent * 100.0).round() / 100.0);
-        }
-        if let Some(hb) = i.last_heartbeat {
-            out["service_status_updated"] = json!(timestamp(hb));
-        }
-        if let Some(c) = i.configuration_id {
-            out["configuration"] = json!({
-                "id": c,
-                "links": links(base, project, &format!("configurations/{c}")),
-            });
-        }
-        if let Some(f) = &i.fault {
-            out["fault"] =
-                json!({"message": f.message, "created": timestamp(f.created), "details": ""});
-        }
-    }
-    out
-}
-
 /// A configuration parameter as Trove lists it.
 pub fn parameter(p: &coffer_model::Parameter, v: &DatastoreVersion) -> Value {
     let mut out = json!({
@@ -285,31 +231,5 @@ mod tests {
         building.status = InstanceStatus::Build;
         building.operating_status = OperatingStatus::New;
         assert_eq!(operating_status(&building, silence), OperatingStatus::New);
-    }
-
-    #[test]
-    fn detail_view_has_trove_fields() {
-        let v = instance(
-            "http://h:8779",
-            &active(Some(1)),
-            true,
-            Duration::from_secs(10),
-        );
-        assert_eq!(v["ip"], serde_json::json!(["127.10.0.1"]));
-        assert_eq!(v["volume"]["used"], 1.0);
-        assert_eq!(v["volume"]["used_percent"], 50.0);
-        assert_eq!(v["flavor"]["id"], "1");
-        assert_eq!(v["datastore"]["version_number"], "10.11");
-        assert!(v["links"][0]["href"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://h:8779/v1.0/p/instances/"));
-        let list = instance(
-            "http://h:8779",
-            &active(Some(1)),
-            false,
-            Duration::from_secs(10),
-        );
-        assert!(list.get("created").is_none());
     }
 }

@@ -33,6 +33,7 @@ impl InProcessBus {
             from: from.to_string(),
             body,
             reply: None,
+            settle: None,
         };
         tx.send(msg)
             .await
@@ -62,6 +63,7 @@ impl Bus for InProcessBus {
             from: "control-plane".into(),
             body,
             reply: Some(reply_tx),
+            settle: None,
         };
         tx.send(msg)
             .await

@@ -6,8 +6,9 @@
 //! which are separate processes, attach to it through a Unix socket
 //! ([`socket`]): the control plane serves the socket, each agent proves who
 //! it is with its own token, may only cast to the conductor, and receives
-//! only its own topic. A RabbitMQ implementation will sit beside it.
+//! only its own topic. [`amqp`] is the bus over RabbitMQ, for roles in separate processes.
 
+pub mod amqp;
 mod error;
 mod in_process;
 pub mod messages;
@@ -64,6 +65,8 @@ pub struct Incoming {
     pub from: String,
     pub body: Value,
     pub(crate) reply: Option<oneshot::Sender<Result<Value, String>>>,
+    /// Acknowledges a broker delivery once the receiver is done with it.
+    pub(crate) settle: Option<amqp::Settle>,
 }
 
 impl Incoming {

@@ -267,7 +267,7 @@ async fn connect_once(
                     return Err(BusError::Codec("unexpected frame from control plane".into()));
                 };
                 let (tx, rx) = oneshot::channel();
-                let msg = Incoming { from: "control-plane".into(), body, reply: wants_reply.then_some(tx) };
+                let msg = Incoming { from: "control-plane".into(), body, reply: wants_reply.then_some(tx), settle: None };
                 if in_tx.send(msg).await.is_err() {
                     return Ok(());
                 }

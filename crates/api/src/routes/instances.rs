@@ -3,17 +3,19 @@
 use super::datastores::find_datastore;
 use super::flavors::parse_flavor_id;
 use crate::body::JsonBody;
+use crate::instance_view::{InstancePage, InstanceView, OneInstance};
 use crate::links::base_url;
 use crate::{views, ApiError, ApiState};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use coffer_bus::messages::TaskWakeup;
 use coffer_bus::TASKMANAGER;
 use coffer_meta::MetaError;
 use coffer_model::*;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -121,7 +123,7 @@ pub async fn create(
     Path(project): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req = body.instance;
     validate_name("instance name", &req.name, MAX_NAME_LEN).map_err(bad)?;
     let size = volume_size(req.volume.as_ref(), s.config.max_volume_gb)?;
@@ -294,9 +296,8 @@ pub async fn create(
     }
     wake(&s, task.id).await;
     tracing::info!(instance = %instance.id, name = %instance.name, datastore = %instance.datastore, "instance create accepted");
-    Ok(Json(
-        json!({ "instance": views::instance(&base_url(&headers), &instance, true, s.config.agent_silence) }),
-    ))
+    let instance = InstanceView::new(&base_url(&headers), &instance, true, s.config.agent_silence);
+    Ok(Json(OneInstance { instance }).into_response())
 }
 
 /// The backup `raw` names, if a new instance of `size_gb` can be restored
@@ -350,20 +351,20 @@ pub async fn show(
     State(s): State<ApiState>,
     Path((project, raw)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let i = find(&s, &project, &raw).await?;
-    let mut view = views::instance(&base_url(&headers), &i, true, s.config.agent_silence);
-    if let Some(c) = i.configuration_id {
+    let mut view = InstanceView::new(&base_url(&headers), &i, true, s.config.agent_silence);
+    if let (Some(c), Some(r)) = (i.configuration_id, view.configuration.as_mut()) {
         if let Ok(g) = s.store.get_configuration(c).await {
-            view["configuration"]["name"] = json!(g.name);
+            r.name = Some(g.name);
         }
     }
     if i.status == InstanceStatus::Build {
         if let Some(p) = s.store.get_progress(&i.id.to_string()).await? {
-            view["progress"] = views::progress_view(&p);
+            view.progress = Some(views::progress_view(&p));
         }
     }
-    Ok(Json(json!({ "instance": view })))
+    Ok(Json(OneInstance { instance: view }).into_response())
 }
 
 pub async fn list(
@@ -371,7 +372,7 @@ pub async fn list(
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = super::paging::limit(&q, s.config.default_page_size, s.config.max_page_size)?;
     let marker = super::paging::marker::<InstanceId>(&q, "an instance id")?;
     let pid = ProjectId(project.clone());
@@ -391,15 +392,11 @@ pub async fn list(
             last.id
         )
     });
-    let instances: Vec<Value> = page
+    let instances = page
         .iter()
-        .map(|i| views::instance(&base, i, false, s.config.agent_silence))
+        .map(|i| InstanceView::new(&base, i, false, s.config.agent_silence))
         .collect();
-    let mut out = json!({ "instances": instances });
-    if let Some(links) = links {
-        out["links"] = links;
-    }
-    Ok(Json(out))
+    Ok(Json(InstancePage { instances, links }).into_response())
 }
 
 /// `GET /mgmt/instances` (admins): every project's live instances.
@@ -407,16 +404,20 @@ pub async fn list_all(
     State(s): State<ApiState>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = super::paging::limit(&q, s.config.default_page_size, s.config.max_page_size)?;
     let marker = super::paging::marker::<InstanceId>(&q, "an instance id")?;
     let page = s.store.list_instances(None, marker, limit).await?;
     let base = base_url(&headers);
-    let instances: Vec<Value> = page
+    let instances = page
         .iter()
-        .map(|i| views::instance(&base, i, true, s.config.agent_silence))
+        .map(|i| InstanceView::new(&base, i, true, s.config.agent_silence))
         .collect();
-    Ok(Json(json!({ "instances": instances })))
+    Ok(Json(InstancePage {
+        instances,
+        links: None,
+    })
+    .into_response())
 }
 
 pub(crate) fn new_task(kind: TaskKind, instance_id: InstanceId) -> Task {
@@ -536,6 +537,7 @@ pub async fn action(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn free_ip_skips_used_and_network_address() {

@@ -1,0 +1,460 @@
+//! The bus over RabbitMQ (AMQP 0.9.1, `lapin`): what Coffer uses when its
+//! roles run as separate processes, possibly on several hosts.
+//!
+//! Two kinds of endpoint share this code: a control-plane process (API,
+//! task manager, conductor; full rights on the vhost) and a guest agent
+//! (its own broker user, confined by the broker to its own queue and its
+//! own routing keys, see [`names`]). The broker stamps nothing on its own,
+//! so every message carries the sender's user in `user_id`, which the
+//! broker checks against the connection's login; the control plane accepts
+//! news about instance X only with `user_id` = X's agent user and the
+//! routing key X's agent may use.
+//!
+//! Delivery: casts and calls are published with publisher confirms and
+//! `mandatory` (no queue = `NoRoute`); `cast` returns only once the broker
+//! has confirmed, resending on a new connection if the old one broke first.
+//! Messages to durable queues are persistent and acknowledged only after
+//! the receiver is done with them (the [`Incoming`] was dropped), so a
+//! receiver that dies mid-way gets them again. Calls expire on the broker
+//! when their timeout passes, so an agent never acts on a request its
+//! caller gave up on.
+
+pub mod admin;
+mod link;
+pub mod names;
+mod receive;
+
+pub(crate) use receive::Settle;
+
+use crate::{Bus, BusError, Incoming, Subscription, CONDUCTOR, TASKMANAGER};
+use async_trait::async_trait;
+use coffer_model::InstanceId;
+use lapin::options::{
+    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, ExchangeKind};
+use link::{lapin_err, Link, Session};
+use names::*;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Who this endpoint is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A control-plane process; `process` names its reply queue (unique
+    /// per process, no dots).
+    ControlPlane { process: String },
+    /// The guest agent of one instance.
+    Agent { instance: InstanceId },
+}
+
+/// How long a cast may wait for the broker (reconnection included) before
+/// it fails.
+const PUBLISH_WAIT: Duration = Duration::from_secs(15);
+/// Unacknowledged messages a consumer holds at once.
+const PREFETCH: u16 = 64;
+
+type Pending = HashMap<String, (InstanceId, oneshot::Sender<Result<Value, String>>)>;
+
+pub(crate) struct Shared {
+    endpoint: Endpoint,
+    /// The login the broker checks `user_id` against.
+    user: String,
+    /// topic -> where its messages go (a new subscription replaces it).
+    subs: Mutex<HashMap<String, mpsc::Sender<Incoming>>>,
+    /// Calls waiting for their reply, by correlation id.
+    pending: Mutex<Pending>,
+    link: Arc<Link>,
+}
+
+/// The RabbitMQ bus. Cheap to clone? No: share it in an `Arc`.
+pub struct AmqpBus {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+}
+
+impl Drop for AmqpBus {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The user name in an `amqp://user:password@host:port/vhost` URL.
+fn url_user(url: &str) -> Result<String, BusError> {
+    let uri: lapin::uri::AMQPUri = url
+        .parse()
+        .map_err(|e: String| BusError::Codec(format!("bad broker URL: {e}")))?;
+    Ok(uri.authority.userinfo.username)
+}
+
+impl AmqpBus {
+    /// Connect (in the background, reconnecting for ever) as `endpoint`.
+    /// A control plane declares the exchanges and its queues on every
+    /// connection; an agent only consumes its own queue.
+    pub fn start(url: &str, endpoint: Endpoint) -> Result<Self, BusError> {
+        let user = url_user(url)?;
+        if let Endpoint::Agent { instance } = &endpoint {
+            if user != agent_user(*instance) {
+                return Err(BusError::Refused(format!(
+                    "an agent must log in as {}, not {user}",
+                    agent_user(*instance)
+                )));
+            }
+        }
+        if let Endpoint::ControlPlane { process } = &endpoint {
+            if process.is_empty() || process.contains(['.', '*', '#']) {
+                return Err(BusError::Codec(format!("bad process name {process:?}")));
+            }
+        }
+        let name = match &endpoint {
+            Endpoint::ControlPlane { process } => format!("coffer-ctl-{process}"),
+            Endpoint::Agent { instance } => format!("coffer-agent-{instance}"),
+        };
+        let shared = Arc::new(Shared {
+            endpoint,
+            user,
+            subs: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            link: Link::new(url, &name),
+        });
+        let cancel = CancellationToken::new();
+        let on_connect: link::OnConnect = {
+            let shared = Arc::downgrade(&shared);
+            Arc::new(move |session: Arc<Session>| {
+                let shared = shared.clone();
+                Box::pin(async move {
+                    match shared.upgrade() {
+                        Some(shared) => shared.set_up(session).await,
+                        None => Ok(()),
+                    }
+                })
+            })
+        };
+        tokio::spawn(shared.link.clone().run(on_connect, cancel.clone()));
+        Ok(Self { shared, cancel })
+    }
+
+    /// True while connected to the broker.
+    pub fn is_connected(&self) -> bool {
+        self.shared.link.session().is_some()
+    }
+
+    /// Wait until connected, up to `timeout`.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), BusError> {
+        self.shared
+            .link
+            .wait_session(Instant::now() + timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Create instance `id`'s agent queue (durable: requests wait there
+    /// while the agent restarts). Control plane only.
+    pub async fn declare_agent_queue(&self, id: InstanceId) -> Result<(), BusError> {
+        let session = self.control_session().await?;
+        let ch = session.conn.create_channel().await.map_err(lapin_err)?;
+        ch.queue_declare(
+            agent_queue(id).as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(lapin_err)?;
+        let _ = ch.close(200, "done".into()).await;
+        Ok(())
+    }
+
+    /// Remove instance `id`'s agent queue and what waits in it.
+    pub async fn delete_agent_queue(&self, id: InstanceId) -> Result<(), BusError> {
+        let session = self.control_session().await?;
+        let ch = session.conn.create_channel().await.map_err(lapin_err)?;
+        ch.queue_delete(
+            agent_queue(id).as_str().into(),
+            QueueDeleteOptions::default(),
+        )
+        .await
+        .map_err(lapin_err)?;
+        let _ = ch.close(200, "done".into()).await;
+        Ok(())
+    }
+
+    async fn control_session(&self) -> Result<Arc<Session>, BusError> {
+        if !matches!(self.shared.endpoint, Endpoint::ControlPlane { .. }) {
+            return Err(BusError::Refused(
+                "only the control plane manages queues".into(),
+            ));
+        }
+        self.shared
+            .link
+            .wait_session(Instant::now() + PUBLISH_WAIT)
+            .await
+    }
+
+    fn props(&self) -> BasicProperties {
+        BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_user_id(self.shared.user.as_str().into())
+    }
+}
+
+impl Shared {
+    /// Lay out a new connection: exchanges, queues and bindings (control
+    /// plane), then a consumer per subscription and for replies.
+    async fn set_up(self: Arc<Self>, session: Arc<Session>) -> Result<(), lapin::Error> {
+        if let Endpoint::ControlPlane { process } = &self.endpoint {
+            let ch = session.conn.create_channel().await?;
+            for exchange in [CONTROL_EXCHANGE, CONDUCTOR_EXCHANGE] {
+                ch.exchange_declare(
+                    exchange.into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            let durable = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            for (queue, exchange, key) in [
+                (TASKMANAGER_QUEUE, CONTROL_EXCHANGE, TASKMANAGER_KEY),
+                (CONDUCTOR_QUEUE, CONDUCTOR_EXCHANGE, NEWS_BINDING),
+            ] {
+                ch.queue_declare(queue.into(), durable, FieldTable::default())
+                    .await?;
+                ch.queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
+            let replies = reply_queue(process);
+            ch.queue_declare(
+                replies.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            ch.queue_bind(
+                replies.as_str().into(),
+                CONDUCTOR_EXCHANGE.into(),
+                reply_binding(process).as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            if !session.claim("\0replies") {
+                return self.consume_all(&session).await;
+            }
+            let consumer = ch
+                .basic_consume(
+                    replies.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions {
+                        no_ack: true,
+                        exclusive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            tokio::spawn(receive::replies(self.clone(), session.clone(), consumer));
+        }
+        self.consume_all(&session).await
+    }
+
+    async fn consume_all(self: Arc<Self>, session: &Arc<Session>) -> Result<(), lapin::Error> {
+        let topics: Vec<String> = self
+            .subs
+            .lock()
+            .expect("subs lock")
+            .keys()
+            .cloned()
+            .collect();
+        for topic in topics {
+            self.clone().consume(session, &topic).await?;
+        }
+        Ok(())
+    }
+
+    /// The queue behind a topic this endpoint may subscribe to.
+    fn queue_of(&self, topic: &str) -> Result<String, BusError> {
+        match (&self.endpoint, topic) {
+            (Endpoint::ControlPlane { .. }, TASKMANAGER) => Ok(TASKMANAGER_QUEUE.into()),
+            (Endpoint::ControlPlane { .. }, CONDUCTOR) => Ok(CONDUCTOR_QUEUE.into()),
+            (Endpoint::Agent { instance }, t) if t == agent_queue(*instance) => Ok(t.into()),
+            _ => Err(BusError::Refused(format!(
+                "{topic} cannot be subscribed to here"
+            ))),
+        }
+    }
+
+    async fn consume(
+        self: Arc<Self>,
+        session: &Arc<Session>,
+        topic: &str,
+    ) -> Result<(), lapin::Error> {
+        let Ok(queue) = self.queue_of(topic) else {
+            return Ok(());
+        };
+        if !session.claim(&queue) {
+            return Ok(());
+        }
+        let ch = session.conn.create_channel().await?;
+        ch.basic_qos(PREFETCH, Default::default()).await?;
+        if matches!(self.endpoint, Endpoint::Agent { .. }) {
+            // The control plane made the queue; an agent may only look.
+            ch.queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        let consumer = ch
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tokio::spawn(receive::deliveries(
+            self,
+            session.clone(),
+            topic.to_string(),
+            consumer,
+        ));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn cast(&self, topic: &str, body: Value) -> Result<(), BusError> {
+        let bytes = serde_json::to_vec(&body).map_err(|e| BusError::Codec(e.to_string()))?;
+        let deadline = Instant::now() + PUBLISH_WAIT;
+        let persistent = self.props().with_delivery_mode(2);
+        let link = &self.shared.link;
+        match (&self.shared.endpoint, topic) {
+            (Endpoint::ControlPlane { .. }, TASKMANAGER) => {
+                link.publish(
+                    CONTROL_EXCHANGE,
+                    TASKMANAGER_KEY,
+                    &bytes,
+                    persistent,
+                    deadline,
+                )
+                .await
+            }
+            (Endpoint::ControlPlane { .. }, t) if t.starts_with("agent.") => {
+                link.publish("", t, &bytes, persistent, deadline).await
+            }
+            (Endpoint::Agent { instance }, CONDUCTOR) => {
+                link.publish(
+                    CONDUCTOR_EXCHANGE,
+                    &news_key(*instance),
+                    &bytes,
+                    persistent,
+                    deadline,
+                )
+                .await
+            }
+            _ => Err(BusError::Refused(format!(
+                "cannot send to {topic} from here"
+            ))),
+        }
+    }
+
+    async fn call(&self, topic: &str, body: Value, timeout: Duration) -> Result<Value, BusError> {
+        let Endpoint::ControlPlane { process } = &self.shared.endpoint else {
+            return Err(BusError::Refused("agents do not call".into()));
+        };
+        let Some(instance) = topic
+            .strip_prefix("agent.")
+            .and_then(|id| id.parse::<InstanceId>().ok())
+        else {
+            return Err(BusError::Refused(format!(
+                "calls go to agents, not {topic}"
+            )));
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| BusError::Codec(e.to_string()))?;
+        let corr = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(corr.clone(), (instance, tx));
+        let _forget = PendingGuard(&self.shared, &corr);
+        let deadline = Instant::now() + timeout;
+        // Expires on the broker with the caller's patience.
+        let props = self
+            .props()
+            .with_correlation_id(corr.as_str().into())
+            .with_reply_to(process.as_str().into())
+            .with_expiration(timeout.as_millis().max(1).to_string().as_str().into());
+        self.shared
+            .link
+            .publish("", topic, &bytes, props, deadline)
+            .await?;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => Err(BusError::Timeout(topic.to_string(), timeout)),
+            Ok(Err(_)) => Err(BusError::NoRoute(topic.to_string())),
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(BusError::Remote(e)),
+        }
+    }
+
+    async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError> {
+        self.shared.queue_of(topic)?;
+        let (tx, rx) = mpsc::channel(256);
+        self.shared
+            .subs
+            .lock()
+            .expect("subs lock")
+            .insert(topic.to_string(), tx);
+        // The live connection needs a consumer for a new topic; every later
+        // connection starts one for each topic in `subs`.
+        if let Some(session) = self.shared.link.session() {
+            self.shared
+                .clone()
+                .consume(&session, topic)
+                .await
+                .map_err(lapin_err)?;
+        }
+        Ok(Subscription { rx })
+    }
+}
+
+/// Forgets a call's pending entry however the call ends.
+struct PendingGuard<'a>(&'a Shared, &'a str);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.pending.lock().expect("pending lock").remove(self.1);
+    }
+}
