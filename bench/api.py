@@ -5,177 +5,11 @@ to `GET /` (the versions document: no auth, no store access) on the same
 server in the same run as the HTTP floor. Prints a table and writes the
 figures as JSON (bench/results/api-<time>.json).
 
-Also holds what bench/scale.py shares with it: a Coffer started for a
-benchmark (`Coffer`) and a wrk run parsed into numbers (`wrk`).
-
 Usage: bench/api.py [COFFER_BINARY] [--duration S] [--connections N] [--instances N]
 """
-import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
-from common import free_port, http, wait_until
-
-DEFAULT_BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/coffer-target"), "release", "coffer")
-PROJECT = "bench"
-
-
-class BenchError(Exception):
-    """The benchmark could not measure what it set out to (not: a goal missed)."""
-
-
-def _exit_on_sigterm():
-    """SIGTERM unwinds like Ctrl-C, so `finally` blocks clean up."""
-    def handler(signum, frame):
-        raise SystemExit(f"killed by signal {signum}")
-    signal.signal(signal.SIGTERM, handler)
-
-
-class Coffer:
-    """`coffer up` in a fresh state dir on a free port, quotas off; on exit
-    every process whose command line names the state dir is killed and the
-    dir removed, whatever happened."""
-
-    def __init__(self, binary, name, address_range="127.90.0.0/16"):
-        self.binary = binary
-        self.name = name
-        self.address_range = address_range
-
-    def __enter__(self):
-        if not os.access(self.binary, os.X_OK):
-            raise BenchError(f"no coffer binary at {self.binary}")
-        self.state = tempfile.mkdtemp(prefix=f"coffer-{self.name}-bench-")
-        try:
-            self.port = free_port()
-            self.root = f"http://127.0.0.1:{self.port}"
-            self.ep = f"{self.root}/v1.0/{PROJECT}"
-            env = dict(os.environ, COFFER__API__LISTEN=f"127.0.0.1:{self.port}",
-                       COFFER__COMPUTE__ADDRESS_RANGE=self.address_range,
-                       COFFER__QUOTAS__INSTANCES="-1", COFFER__QUOTAS__VOLUMES="-1",
-                       COFFER__QUOTAS__BACKUPS="-1", RUST_LOG="warn")
-            self.log_path = os.path.join(self.state, "coffer.log")
-            self._log = open(self.log_path, "w")
-            self.proc = subprocess.Popen([self.binary, "up", "--state-dir", self.state], env=env,
-                                         stdout=self._log, stderr=self._log)
-            wait_until(lambda: self.check_alive() and _ok(f"{self.root}/"), timeout=30, every=0.05)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def check_alive(self):
-        if getattr(self, "proc", None) is not None and self.proc.poll() is not None:
-            raise BenchError(f"coffer up exited with {self.proc.returncode}; log tail:\n{self.log_tail()}")
-        return True
-
-    def log_tail(self, chars=3000):
-        try:
-            with open(self.log_path) as f:
-                return f.read()[-chars:]
-        except OSError:
-            return "(no log)"
-
-    def __exit__(self, *exc):
-        try:
-            if getattr(self, "proc", None) is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        finally:
-            # Agents and datastores outlive `coffer up` by design: kill them too.
-            subprocess.run(["pkill", "-9", "-f", self.state])
-            if getattr(self, "_log", None):
-                self._log.close()
-            shutil.rmtree(self.state, ignore_errors=True)
-        return False
-
-
-def _ok(url):
-    try:
-        return http("GET", url)[0] == 200
-    except OSError:
-        return False
-
-
-def get_bytes(url):
-    """GET with the bench token; (status, body bytes)."""
-    req = urllib.request.Request(url, headers={"X-Auth-Token": "bench"})
-    with urllib.request.urlopen(req) as r:
-        return r.status, r.read()
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-
-
-def _ms(text):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if not m:
-        raise BenchError(f"cannot read wrk latency {text!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def wrk(url, workdir, connections, duration, threads=None):
-    """One wrk run with the X-Auth-Token header; returns requests/s, latency
-    percentiles (ms), request and error counts. Errors (non-2xx, socket
-    errors) are counted, not raised: the caller decides."""
-    lua = os.path.join(workdir, "bench-token.lua")
-    if not os.path.exists(lua):
-        with open(lua, "w") as f:
-            f.write('wrk.headers["X-Auth-Token"] = "bench"\n')
-    threads = threads or max(1, min(connections, os.cpu_count() or 1))
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-           "--latency", "-s", lua, url]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    out = p.stdout
-    if p.returncode != 0 or "Requests/sec" not in out:
-        raise BenchError(f"wrk failed ({p.returncode}): {' '.join(cmd)}\n{out}{p.stderr}")
-    pct = {k: _ms(v) for k, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
-    done = re.search(r"(\d+) requests in ([\d.]+\w+), ([\d.]+\w+) read", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "url": url, "connections": connections, "threads": threads, "duration_s": duration,
-        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": pct["50"], "p75_ms": pct["75"], "p90_ms": pct["90"], "p99_ms": pct["99"],
-        "requests": int(done.group(1)) if done else None,
-        "read": done.group(3) if done else None,
-        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
-def create_instances(ep, names, datastore="redis"):
-    """POST one instance per name; returns their ids (raises on a refusal)."""
-    ids = []
-    for name in names:
-        code, v = http("POST", f"{ep}/instances", {"instance": {
-            "name": name, "flavorRef": "1", "volume": {"size": 1}, "datastore": {"type": datastore}}})
-        if code != 200:
-            raise BenchError(f"POST /instances -> {code}: {v}")
-        ids.append(v["instance"]["id"])
-    return ids
-
-
-def wait_active(ep, ids, timeout=120):
-    def statuses():
-        return {i: http("GET", f"{ep}/instances/{i}")[1]["instance"]["status"] for i in ids}
-    try:
-        wait_until(lambda: all(s in ("ACTIVE", "ERROR") for s in statuses().values()), timeout=timeout, every=0.1)
-    except TimeoutError:
-        raise BenchError(f"instances not ACTIVE after {timeout} s: {statuses()}")
-    bad = {i: s for i, s in statuses().items() if s != "ACTIVE"}
-    if bad:
-        faults = {i: (http("GET", f"{ep}/instances/{i}")[1]["instance"].get("fault") or {}).get("message") for i in bad}
-        raise BenchError(f"instances ended in ERROR: {faults}")
-
-
-def write_result(result, name):
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{name}-{result['time'].replace(':', '')}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    return path
+import argparse, os, sys, time
+from common import (DEFAULT_BINARY, BenchError, Coffer, create_instances, exit_on_sigterm, get_bytes, run,
+                    wait_active, write_result, wrk)
 
 
 def main():
@@ -186,7 +20,7 @@ def main():
     ap.add_argument("--instances", type=int, default=3, help="Redis instances in the store (default 3)")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of unrecorded wrk before each run")
     args = ap.parse_args()
-    _exit_on_sigterm()
+    exit_on_sigterm()
     dur = max(1, args.duration)
 
     started = time.monotonic()
@@ -240,14 +74,6 @@ def main():
         print("FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     return 0
-
-
-def run(main_fn):
-    try:
-        return main_fn()
-    except (BenchError, TimeoutError, AssertionError) as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

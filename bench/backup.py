@@ -31,20 +31,11 @@ figures -> METHOD -> seconds, mb_per_s, stored_bytes (medians), runs.
 Usage: bench/backup.py COFFER_BINARY [--gb 1.0] [--runs 1]
            [--datastores mariadb,postgresql] [--storage fs,swift]
 """
-import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 from datetime import datetime
-from common import free_port, http, wait_until
+from common import PROJECT, free_port, http, http_ok, wait_until, write_result
 
 MB = 1e6
-PROJECT = "bench"
-
-
-def _ok(url):
-    try:
-        return http("GET", url)[0] == 200
-    except OSError:
-        return False
-
 
 def _instance(ep, iid):
     return http("GET", f"{ep}/instances/{iid}")[1]["instance"]
@@ -594,7 +585,7 @@ class Coffer:
         log.close()
         self.config = (codec, storage)
         LABELS[self.up.pid] = "coffer up"
-        wait_until(lambda: self.up.poll() is not None or _ok(f"http://127.0.0.1:{self.port}/"), timeout=60, every=0.05)
+        wait_until(lambda: self.up.poll() is not None or http_ok(f"http://127.0.0.1:{self.port}/"), timeout=60, every=0.05)
         assert self.up.poll() is None, f"coffer exited: {(_read(os.path.join(self.state, 'coffer.log')) or '')[-3000:]}"
         # Until each agent has reconnected (a heartbeat newer than the restart),
         # so its reconnection is not counted in the first backup.
@@ -862,12 +853,7 @@ def main():
             print_table(ds, storage, s, args.runs)
     print()
     print(f"page-cache write of new data on this machine: {page_cache:.0f} MB/s")
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"backup-{now.replace(':', '')}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"results: {path}")
+    print(f"results: {write_result(result, 'backup')}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ Prints a table and writes the figures as JSON
 
 Usage: bench/provision.py COFFER_BINARY [--runs N] [--datastores mariadb,postgresql,redis]
 """
-import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
-from common import free_port, http, wait_until
+import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+from common import free_port, http, http_ok, wait_until, write_result
 
 DATASTORES = ("mariadb", "postgresql", "redis")
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -175,7 +175,7 @@ def main():
     ep = f"http://127.0.0.1:{port}/v1.0/bench"
     figures = {}
     try:
-        wait_until(lambda: up.poll() is not None or _ok(f"http://127.0.0.1:{port}/"), timeout=30, every=0.05)
+        wait_until(lambda: up.poll() is not None or http_ok(f"http://127.0.0.1:{port}/"), timeout=30, every=0.05)
         assert up.poll() is None, f"coffer exited: {_tail(os.path.join(state, 'coffer.log'))}"
         for ds in datastores:
             bare, _ = BARE[ds]
@@ -214,12 +214,7 @@ def main():
             "median_coffer_s": c, "median_bare_s": b, "overhead_s": c - b, "ratio": c / b,
             "goal_overhead_under_0.5s": c - b < 0.5}
         print(f"{LABEL[ds]:<12}{c:>10.3f}{b:>10.3f}{c - b:>10.3f}{c / b:>8.2f}  {'met' if c - b < 0.5 else 'NOT met'}")
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"provision-{now.replace(':', '')}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"results: {path}")
+    print(f"results: {write_result(result, 'provision')}")
 
 
 def _tail(path, n=3000):
@@ -228,13 +223,6 @@ def _tail(path, n=3000):
             return f.read()[-n:]
     except OSError as e:
         return str(e)
-
-
-def _ok(url):
-    try:
-        return http("GET", url)[0] == 200
-    except OSError:
-        return False
 
 
 def _status(ep, iid):

@@ -14,8 +14,7 @@ Usage: bench/scale.py [COFFER_BINARY] [--instances N] [--workers W] [--duration 
 """
 import argparse, json, math, os, re, statistics, sys, time
 from concurrent.futures import ThreadPoolExecutor
-from api import BenchError, Coffer, DEFAULT_BINARY, _exit_on_sigterm, get_bytes, run, wrk, write_result
-from common import http
+from common import DEFAULT_BINARY, BenchError, Coffer, exit_on_sigterm, get_bytes, http, run, write_result, wrk
 
 AGENT_GOAL_MIB = 10          # the issue: agent RSS per instance under 10 MB
 LIST_GOAL_MS = 5             # the issue: listing every instance under 5 ms
@@ -183,7 +182,7 @@ def main():
     ap.add_argument("--settle", type=float, default=3, help="seconds after the last ACTIVE before measuring idle CPU")
     ap.add_argument("--idle-window", type=float, default=5, help="seconds over which idle CPU is measured; memory after it")
     args = ap.parse_args()
-    _exit_on_sigterm()
+    exit_on_sigterm()
     n = args.instances
     if n < 1:
         raise BenchError("--instances must be at least 1")
