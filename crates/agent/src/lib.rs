@@ -15,6 +15,7 @@ mod progress;
 mod volume;
 
 use anyhow::Context;
+use coffer_bus::amqp::{AmqpBus, Endpoint};
 use coffer_bus::socket::SocketClient;
 use coffer_bus::{agent_topic, Bus};
 use coffer_model::AgentConfig;
@@ -55,12 +56,25 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     tracing::info!(instance = %config.instance_id, manager = %config.manager, ip = %config.ip, "agent starting");
 
     let cancel = CancellationToken::new();
-    let bus = Arc::new(SocketClient::start(
-        config.bus_socket.clone(),
-        config.instance_id,
-        config.token.clone(),
-        cancel.clone(),
-    ));
+    let bus: Arc<dyn Bus> = match &config.bus_url {
+        // Separate roles: RabbitMQ, as this instance's own broker user.
+        Some(url) => Arc::new(
+            AmqpBus::start(
+                url,
+                Endpoint::Agent {
+                    instance: config.instance_id,
+                },
+            )
+            .context("joining the broker")?,
+        ),
+        // `coffer up`: the control plane's local socket.
+        None => Arc::new(SocketClient::start(
+            config.bus_socket.clone(),
+            config.instance_id,
+            config.token.clone(),
+            cancel.clone(),
+        )),
+    };
     let mut inbox = bus.subscribe(&agent_topic(config.instance_id)).await?;
     let agent = Arc::new(Agent::new(manager, ctx, dir.join("agent.state")));
     agent.attach_bus(bus.clone());

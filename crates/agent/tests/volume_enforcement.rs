@@ -73,6 +73,7 @@ async fn full_volume_makes_the_datastore_read_only() {
         bus_socket: dir.path().join("none.sock"),
         token: String::new(),
         heartbeat_interval_ms: 1000,
+        bus_url: None,
     };
     let mut ctx = instance_context(dir.path(), &config, 1);
     ctx.volume_size_bytes = 4 << 20;

@@ -18,6 +18,7 @@ pub use error::BusError;
 pub use in_process::InProcessBus;
 
 use async_trait::async_trait;
+use coffer_model::InstanceId;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -28,7 +29,7 @@ pub const TASKMANAGER: &str = "taskmanager";
 pub const CONDUCTOR: &str = "conductor";
 
 /// The topic one instance's agent listens on.
-pub fn agent_topic(instance: coffer_model::InstanceId) -> String {
+pub fn agent_topic(instance: InstanceId) -> String {
     format!("agent.{instance}")
 }
 
@@ -44,6 +45,21 @@ pub trait Bus: Send + Sync + 'static {
     /// Receive what is sent to `topic`. One subscriber per topic: a new
     /// subscription replaces the old one.
     async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError>;
+
+    /// Make what instance `id`'s agent needs to join this bus, before the
+    /// agent starts: `Some(url)` with the agent's own credentials, or `None`
+    /// when the bus needs nothing (the local socket checks a token the
+    /// compute driver issues). Repeating it for the same instance gives the
+    /// same answer.
+    async fn register_agent(&self, _id: InstanceId) -> Result<Option<String>, BusError> {
+        Ok(None)
+    }
+
+    /// Undo [`Bus::register_agent`] when the instance is deleted: the agent
+    /// can no longer log in, and what waited for it is dropped.
+    async fn unregister_agent(&self, _id: InstanceId) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 /// A stream of messages for one topic.

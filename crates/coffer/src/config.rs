@@ -75,13 +75,49 @@ impl Default for MetadataSection {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusSection {
-    /// `local` is the only kind so far.
+    /// `local` (in-process; agents on a Unix socket) or `amqp` (RabbitMQ).
     pub kind: String,
-    /// The agents' Unix socket, relative to the state dir.
+    /// The agents' Unix socket, relative to the state dir (`local`).
     pub socket: PathBuf,
+    /// `amqp`: the broker and vhost, without credentials, e.g.
+    /// `amqp://127.0.0.1:5672/coffer`.
+    pub url: String,
+    /// `amqp`: the control plane's broker login (full rights on the vhost).
+    pub user: String,
+    pub password: String,
+    /// `amqp`: RabbitMQ's HTTP management API, where the task manager makes
+    /// one broker user per agent (an `administrator` login; empty user:
+    /// the control plane's login).
+    pub management_url: String,
+    pub management_user: String,
+    pub management_password: String,
+    /// `amqp`: `host:port` of the broker as agents reach it (empty: the
+    /// host and port of `url`).
+    pub agent_broker: String,
+    /// `amqp`: the secret agents' broker passwords derive from, relative
+    /// to the state dir (made on first start; control-plane hosts share it,
+    /// like `secret.key`).
+    pub agent_secret_file: PathBuf,
+}
+
+impl std::fmt::Debug for BusSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusSection")
+            .field("kind", &self.kind)
+            .field("socket", &self.socket)
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("management_url", &self.management_url)
+            .field("management_user", &self.management_user)
+            .field("management_password", &"<redacted>")
+            .field("agent_broker", &self.agent_broker)
+            .field("agent_secret_file", &self.agent_secret_file)
+            .finish()
+    }
 }
 
 impl Default for BusSection {
@@ -89,6 +125,14 @@ impl Default for BusSection {
         Self {
             kind: "local".into(),
             socket: "bus.sock".into(),
+            url: "amqp://127.0.0.1:5672/coffer".into(),
+            user: "coffer".into(),
+            password: String::new(),
+            management_url: "http://127.0.0.1:15672".into(),
+            management_user: String::new(),
+            management_password: String::new(),
+            agent_broker: String::new(),
+            agent_secret_file: "broker-agents.key".into(),
         }
     }
 }
@@ -147,6 +191,11 @@ pub struct TaskManagerSection {
     /// How often to poll for tasks and dead agents.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How long a task stays claimed by the task manager running it without
+    /// a renewal (renewed every third of it); a task of a task manager that
+    /// died is taken over by another this long after its last renewal.
+    #[serde(with = "humantime_serde")]
+    pub task_lease: Duration,
 }
 
 impl Default for TaskManagerSection {
@@ -157,6 +206,7 @@ impl Default for TaskManagerSection {
             action_timeout: Duration::from_secs(120),
             max_attempts: 3,
             poll_interval: Duration::from_secs(1),
+            task_lease: Duration::from_secs(30),
         }
     }
 }
@@ -342,9 +392,6 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.bus.kind != "local" {
-            bail!("unknown bus kind {:?}; known: local", self.bus.kind);
-        }
         if self.compute.driver != "local-process" {
             bail!(
                 "unknown compute driver {:?}; known: local-process",
@@ -374,6 +421,18 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("backup.codec {:?}: {e}", self.backup.codec))?;
         if !(64..=65536).contains(&self.backup.chunk_size_kib) {
             bail!("backup.chunk_size_kib must be from 64 to 65536");
+        }
+        match self.bus.kind.as_str() {
+            "local" => {}
+            "amqp" => {
+                if !self.bus.url.starts_with("amqp://") || self.bus.url.contains('@') {
+                    bail!("bus.url must be amqp://host:port/vhost, without credentials (set bus.user and bus.password)");
+                }
+            }
+            other => bail!("unknown bus kind {other:?}; known: local, amqp"),
+        }
+        if self.taskmanager.task_lease < Duration::from_secs(1) {
+            bail!("taskmanager.task_lease must be at least 1s");
         }
         Ok(())
     }

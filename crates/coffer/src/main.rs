@@ -49,6 +49,9 @@ enum Command {
     Api(ServerArgs),
     /// Run the task manager and conductor only.
     Taskmanager(ServerArgs),
+    /// Run a conductor only (the writer of what agents report; with the
+    /// `amqp` bus, as many as wanted).
+    Conductor(ServerArgs),
     /// Run one instance's guest agent (started by the compute driver).
     GuestAgent {
         #[arg(long)]
@@ -96,6 +99,10 @@ async fn main() -> ExitCode {
         Command::Taskmanager(a) => {
             init_logging();
             roles::taskmanager(&a).await
+        }
+        Command::Conductor(a) => {
+            init_logging();
+            roles::conductor(&a).await
         }
         Command::GuestAgent { instance_dir } => {
             init_logging();

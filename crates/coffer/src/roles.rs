@@ -178,10 +178,70 @@ async fn serve_api(
     Ok(())
 }
 
-/// Start the task manager, the conductor and the agents' bus socket.
+/// The bus `[bus]` selects, for a control-plane process: the in-process
+/// router (returned twice: agents attach to it over the socket), or
+/// RabbitMQ (with the management access that makes agents' users when
+/// `manage_agents`).
+async fn control_bus(
+    ctx: &Context_,
+    manage_agents: bool,
+) -> anyhow::Result<(Arc<dyn Bus>, Option<Arc<InProcessBus>>)> {
+    let b = &ctx.config.bus;
+    if b.kind != "amqp" {
+        let local = Arc::new(InProcessBus::new());
+        return Ok((local.clone(), Some(local)));
+    }
+    use coffer_bus::amqp::{admin, broker_of, AgentAccess, AmqpBus, Endpoint};
+    let (host, port, vhost) = broker_of(&b.url).context("bus.url")?;
+    let rest = b.url.trim_start_matches("amqp://");
+    let url = format!(
+        "amqp://{}:{}@{rest}",
+        admin::encode(&b.user),
+        admin::encode(&b.password)
+    );
+    let process = uuid::Uuid::new_v4().simple().to_string();
+    let mut bus = AmqpBus::start(&url, Endpoint::ControlPlane { process })?;
+    if manage_agents {
+        let (user, password) = if b.management_user.is_empty() {
+            (&b.user, &b.password)
+        } else {
+            (&b.management_user, &b.management_password)
+        };
+        let broker = if b.agent_broker.is_empty() {
+            format!("{host}:{port}")
+        } else {
+            b.agent_broker.clone()
+        };
+        let secret = coffer_secrets::key_file(&in_state(&ctx.state_dir, &b.agent_secret_file))?;
+        bus = bus.with_agent_access(AgentAccess {
+            admin: admin::BrokerAdmin::new(&b.management_url, user, password, &vhost)?,
+            broker,
+            secret,
+        });
+    }
+    if let Err(e) = bus.wait_connected(std::time::Duration::from_secs(10)).await {
+        // It keeps trying in the background; say so now.
+        tracing::warn!("the broker is not reachable yet ({e}); retrying");
+    }
+    Ok((Arc::new(bus), None))
+}
+
+/// Start the conductor: the only writer of what agents report.
+fn start_conductor(ctx: &Context_, bus: Arc<dyn Bus>, cancel: &CancellationToken) {
+    let (store, c) = (ctx.store.clone(), cancel.clone());
+    tokio::spawn(async move {
+        if let Err(e) = coffer_taskmanager::run_conductor(store, bus, c).await {
+            tracing::error!("conductor failed: {e:#}");
+        }
+    });
+}
+
+/// Start the task manager, the conductor and, on the local bus, the agents'
+/// bus socket.
 fn start_taskmanager(
     ctx: &Context_,
-    bus: Arc<InProcessBus>,
+    bus: Arc<dyn Bus>,
+    local: Option<Arc<InProcessBus>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the coffer binary for agents")?;
@@ -189,27 +249,18 @@ fn start_taskmanager(
     let compute = Arc::new(LocalProcessDriver::new(instances, exe)?);
     let socket = in_state(&ctx.state_dir, &ctx.config.bus.socket);
 
-    let check_compute = compute.clone();
-    let check: coffer_bus::socket::TokenCheck =
-        Arc::new(move |id, token| check_compute.verify_agent_token(id, token));
-    let (b, c) = (bus.clone(), cancel.clone());
-    let path = socket.clone();
-    tokio::spawn(async move {
-        if let Err(e) = coffer_bus::socket::serve(b, path, check, c).await {
-            tracing::error!("agent bus socket failed: {e}");
-        }
-    });
-
-    let (store, b, c) = (
-        ctx.store.clone(),
-        bus.clone() as Arc<dyn Bus>,
-        cancel.clone(),
-    );
-    tokio::spawn(async move {
-        if let Err(e) = coffer_taskmanager::run_conductor(store, b, c).await {
-            tracing::error!("conductor failed: {e:#}");
-        }
-    });
+    if let Some(local) = local {
+        let check_compute = compute.clone();
+        let check: coffer_bus::socket::TokenCheck =
+            Arc::new(move |id, token| check_compute.verify_agent_token(id, token));
+        let (c, path) = (cancel.clone(), socket.clone());
+        tokio::spawn(async move {
+            if let Err(e) = coffer_bus::socket::serve(local, path, check, c).await {
+                tracing::error!("agent bus socket failed: {e}");
+            }
+        });
+    }
+    start_conductor(ctx, bus.clone(), cancel);
 
     let t = &ctx.config.taskmanager;
     let tm_config = TaskManagerConfig {
@@ -220,6 +271,8 @@ fn start_taskmanager(
         heartbeat_interval: ctx.config.agent.heartbeat_interval,
         bus_socket: socket,
         poll_interval: t.poll_interval,
+        task_lease: t.task_lease,
+        owner: Some(owner_name(&ctx.state_dir)?),
         parameters: crate::parameters::catalog(&ctx.config)?,
     };
     let tm = TaskManager::new(
@@ -256,25 +309,53 @@ fn cancel_on_signal() -> CancellationToken {
     cancel
 }
 
+/// The name this state dir's task manager holds leases under, kept in the
+/// state dir: a task manager restarted after a crash takes its own
+/// unfinished tasks back at once instead of waiting for their leases.
+/// Two task managers must not share a state dir.
+fn owner_name(state_dir: &Path) -> anyhow::Result<String> {
+    let path = state_dir.join("taskmanager.id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            let name = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&path, &name).with_context(|| format!("writing {}", path.display()))?;
+            Ok(name)
+        }
+    }
+}
+
 pub async fn up(args: &ServerArgs) -> anyhow::Result<()> {
     let ctx = prepare(args).await?;
     let cancel = cancel_on_signal();
-    let bus = Arc::new(InProcessBus::new());
-    start_taskmanager(&ctx, bus.clone(), &cancel)?;
+    let (bus, local) = control_bus(&ctx, true).await?;
+    start_taskmanager(&ctx, bus.clone(), local, &cancel)?;
     tracing::info!(state_dir = %ctx.state_dir.display(), "coffer is up");
     serve_api(&ctx, bus, cancel).await
 }
 
 pub async fn api(args: &ServerArgs) -> anyhow::Result<()> {
     let ctx = prepare(args).await?;
-    // Without a shared broker the task manager finds new tasks by polling.
-    serve_api(&ctx, Arc::new(InProcessBus::new()), cancel_on_signal()).await
+    // On the local bus the API reaches no task manager or agent: the task
+    // manager finds new tasks by polling, and agent requests are 503.
+    let (bus, _) = control_bus(&ctx, false).await?;
+    serve_api(&ctx, bus, cancel_on_signal()).await
 }
 
 pub async fn taskmanager(args: &ServerArgs) -> anyhow::Result<()> {
     let ctx = prepare(args).await?;
     let cancel = cancel_on_signal();
-    start_taskmanager(&ctx, Arc::new(InProcessBus::new()), &cancel)?;
+    let (bus, local) = control_bus(&ctx, true).await?;
+    start_taskmanager(&ctx, bus, local, &cancel)?;
+    cancel.cancelled().await;
+    Ok(())
+}
+
+pub async fn conductor(args: &ServerArgs) -> anyhow::Result<()> {
+    let ctx = prepare(args).await?;
+    let cancel = cancel_on_signal();
+    let (bus, _) = control_bus(&ctx, false).await?;
+    start_conductor(&ctx, bus, &cancel);
     cancel.cancelled().await;
     Ok(())
 }

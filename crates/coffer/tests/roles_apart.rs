@@ -5,48 +5,10 @@
 
 mod common;
 
+use common::pg::TempDb;
 use common::Coffer;
 use serde_json::json;
 use std::time::Duration;
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
-
-/// A fresh PostgreSQL database, dropped on drop.
-struct TempDb {
-    name: String,
-}
-
-fn pg(sql: String) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async move {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&format!("{PG}/postgres"))
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (start it with: pg_ctlcluster --skip-systemctl-redirect 15 main start)");
-        sqlx::query(&sql).execute(&mut conn).await.unwrap();
-    });
-}
-
-impl TempDb {
-    fn new() -> Self {
-        let name = format!("coffer_e2e_{}", std::process::id());
-        pg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        pg(format!("CREATE DATABASE {name}"));
-        TempDb { name }
-    }
-
-    fn url(&self) -> String {
-        format!("{PG}/{}", self.name)
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        pg(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
 
 #[test]
 fn api_and_taskmanager_apart_on_postgres() {

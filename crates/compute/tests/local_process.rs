@@ -23,6 +23,7 @@ fn config(id: InstanceId) -> AgentConfig {
         bus_socket: "/nonexistent".into(),
         token: String::new(),
         heartbeat_interval_ms: 1000,
+        bus_url: None,
     }
 }
 

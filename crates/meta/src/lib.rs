@@ -21,6 +21,8 @@ mod rows;
 mod sql_store;
 mod sqlite;
 mod store;
+mod task_lease_sql;
+mod task_lease_store;
 mod writes;
 
 pub use auth_store::AuthStore;
@@ -29,3 +31,4 @@ pub use configuration_store::ConfigurationStore;
 pub use error::MetaError;
 pub use quota_store::QuotaStore;
 pub use store::{open, MetadataStore, Store};
+pub use task_lease_store::TaskLeaseStore;

@@ -21,6 +21,10 @@ impl PostgresStore {
         ),
         (4, include_str!("../migrations/postgres/0004_auth.sql")),
         (5, include_str!("../migrations/postgres/0005_quotas.sql")),
+        (
+            6,
+            include_str!("../migrations/postgres/0006_task_leases.sql"),
+        ),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.
@@ -30,6 +34,12 @@ impl PostgresStore {
     const PROJECT_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext(?))");
     /// A read that decides a write locks the row it read.
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// A task claim locks the rows it picks and skips those another claimer
+    /// has locked, so concurrent claimers neither wait nor share a task.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// The database's clock in epoch milliseconds (at statement start).
+    const NOW_MILLIS: &'static str =
+        "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)";
 
     /// Connect to the database `url` names (`postgres://...`). Does not
     /// migrate; [`crate::open`] does.

@@ -10,6 +10,8 @@
 //! - `const FOR_UPDATE: &str`: the row-lock suffix for a read that decides a
 //!   write (`" FOR UPDATE"`, or nothing where the transaction already holds
 //!   the database's write lock);
+//! - `const SKIP_LOCKED: &str` and `const NOW_MILLIS: &str`: see
+//!   `task_lease_sql.rs`;
 //! - `const MIGRATIONS: &[(i64, &str)]` and `const MIGRATION_LOCK:
 //!   Option<&str>` (a statement that serializes concurrent migrators);
 //! - a `pool` field.
@@ -36,6 +38,7 @@ macro_rules! impl_metadata_store {
         $crate::configuration_sql::impl_configuration_store!($store, $db);
         $crate::auth_sql::impl_auth_store!($store);
         $crate::quota_sql::impl_quota_store!($store, $db);
+        $crate::task_lease_sql::impl_task_lease_store!($store);
 
         #[async_trait::async_trait]
         impl MetadataStore for $store {

@@ -27,6 +27,7 @@ impl SqliteStore {
         ),
         (4, include_str!("../migrations/sqlite/0004_auth.sql")),
         (5, include_str!("../migrations/sqlite/0005_quotas.sql")),
+        (6, include_str!("../migrations/sqlite/0006_task_leases.sql")),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.
@@ -35,6 +36,11 @@ impl SqliteStore {
     const PROJECT_LOCK: Option<&'static str> = None;
     /// Ditto: a read inside a write transaction needs no row lock.
     const FOR_UPDATE: &'static str = "";
+    /// Ditto: a task claim needs no row lock to exclude other claimers.
+    const SKIP_LOCKED: &'static str = "";
+    /// The database's clock in epoch milliseconds.
+    const NOW_MILLIS: &'static str =
+        "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
 
     /// Open the database `url` names (`sqlite://PATH`, created if missing,
     /// or `sqlite::memory:`). Does not migrate; [`crate::open`] does.

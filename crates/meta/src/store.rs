@@ -19,6 +19,7 @@ pub trait MetadataStore:
     + crate::BackupStore
     + crate::ConfigurationStore
     + crate::QuotaStore
+    + crate::TaskLeaseStore
     + Send
     + Sync
     + 'static

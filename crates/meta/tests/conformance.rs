@@ -14,10 +14,13 @@ mod common;
 mod configurations;
 #[path = "scenarios/quotas.rs"]
 mod quotas;
+#[path = "scenarios/task_leases.rs"]
+mod task_leases;
 use auth::*;
 use backups::*;
 use configurations::*;
 use quotas::*;
+use task_leases::*;
 
 use coffer_meta::{open, MetaError, Store};
 use coffer_model::{
@@ -79,6 +82,10 @@ conformance!(
         transition_and_resources,
         projects_and_tokens,
         quotas_limit_instances_volumes_and_backups,
+        claimed_tasks_belong_to_one_owner,
+        expired_leases_are_taken_over,
+        finished_tasks_are_never_claimed,
+        concurrent_claims_hand_each_task_to_one_owner,
     ],
     url: [concurrent_open_migrates_once]
 );

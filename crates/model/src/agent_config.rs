@@ -20,6 +20,10 @@ pub struct AgentConfig {
     /// Proves this agent's identity on the bus.
     pub token: String,
     pub heartbeat_interval_ms: u64,
+    /// The broker URL (with this agent's own credentials) when the control
+    /// plane runs on RabbitMQ; absent: the local bus socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus_url: Option<String>,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -32,6 +36,7 @@ impl fmt::Debug for AgentConfig {
             .field("volume_size_gb", &self.volume_size_gb)
             .field("bus_socket", &self.bus_socket)
             .field("token", &"<redacted>")
+            .field("bus_url", &self.bus_url.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

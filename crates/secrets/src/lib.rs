@@ -31,6 +31,31 @@ pub enum SealError {
     Open,
 }
 
+/// The 32-byte secret in `path`, made (random, mode 0600) if the file does
+/// not exist. Control-plane hosts that must agree share the file.
+pub fn key_file(path: &Path) -> Result<Vec<u8>, SealError> {
+    let err = |source| SealError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(k) => Ok(k),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0u8; KEY_LEN];
+            rand::thread_rng().fill_bytes(&mut key);
+            let mut f = std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(err)?;
+            f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
 /// Seals and opens secrets under one key.
 #[derive(Clone)]
 pub struct Sealer {
@@ -47,26 +72,7 @@ impl Sealer {
     /// Load the key from `path`, creating a new random one (mode 0600) if
     /// the file does not exist.
     pub fn from_key_file(path: &Path) -> Result<Self, SealError> {
-        let err = |source| SealError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
-        let key = match std::fs::read(path) {
-            Ok(k) => k,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = vec![0u8; KEY_LEN];
-                rand::thread_rng().fill_bytes(&mut key);
-                let mut f = std::fs::OpenOptions::new()
-                    .create_new(true)
-                    .write(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(err)?;
-                f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
-                key
-            }
-            Err(e) => return Err(err(e)),
-        };
+        let key = key_file(path)?;
         Self::from_key(&key).ok_or_else(|| SealError::BadKey(path.display().to_string()))
     }
 

@@ -6,10 +6,16 @@
 //! After a crash, [`TaskManager::recover`] resumes every unfinished task
 //! from its last completed step (each step is idempotent) and removes
 //! servers that belong to no live instance.
+//!
+//! Several task managers may share one metadata store: each claims a task
+//! (a lease in the store, renewed while the task runs) before running it,
+//! so every task runs in one of them, and a task of a task manager that
+//! died is taken over when its lease expires.
 
 mod backups;
 mod conductor;
 mod configuration;
+mod lease;
 mod manager;
 mod workflows;
 

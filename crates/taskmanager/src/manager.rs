@@ -29,6 +29,11 @@ pub struct TaskManagerConfig {
     pub bus_socket: PathBuf,
     /// How often to look for unfinished tasks and dead agents.
     pub poll_interval: Duration,
+    /// How long a claimed task stays ours without a renewal; renewed every
+    /// third of it while the task runs (30 s in the default configuration).
+    pub task_lease: Duration,
+    /// The name leases are held under; `None`: a fresh one per process.
+    pub owner: Option<String>,
     /// Parameter schemas: which configuration values apply live.
     pub parameters: coffer_model::ParameterCatalog,
 }
@@ -40,8 +45,16 @@ pub struct TaskManager {
     pub(crate) sealer: Sealer,
     pub(crate) config: TaskManagerConfig,
     pub(crate) backups: Option<Arc<crate::BackupSettings>>,
+    /// This process's name on the leases it holds: a fresh uuid.
+    pub(crate) owner: String,
+    /// Tasks running in this process (so none runs twice here at once).
     running: Mutex<HashSet<TaskId>>,
+    /// Tasks running here whose lease another task manager has taken.
+    pub(crate) lost: Mutex<HashSet<TaskId>>,
 }
+
+/// The most tasks one claim takes (those already running here count).
+const CLAIM_BATCH: usize = 64;
 
 impl TaskManager {
     pub fn new(
@@ -52,6 +65,11 @@ impl TaskManager {
         config: TaskManagerConfig,
         backups: Option<Arc<crate::BackupSettings>>,
     ) -> Arc<Self> {
+        // A v4 uuid, minted through the model's id type, unless named.
+        let owner = config
+            .owner
+            .clone()
+            .unwrap_or_else(|| TaskId::new().0.to_string());
         Arc::new(Self {
             store,
             bus,
@@ -59,13 +77,23 @@ impl TaskManager {
             sealer,
             config,
             backups,
+            owner,
             running: Mutex::new(HashSet::new()),
+            lost: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// The owner this task manager's leases are held under.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Run until cancelled: recover, then take tasks as they are announced
     /// on the bus or found by polling, and keep live instances' agents up.
+    /// Every task is claimed in the metadata store before it runs, so task
+    /// managers sharing a store never run the same task.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(owner = %self.owner, "task manager starting");
         let mut wakeups = self.bus.subscribe(TASKMANAGER).await?;
         self.recover().await?;
         let mut tick = tokio::time::interval(self.config.poll_interval);
@@ -75,9 +103,10 @@ impl TaskManager {
                 msg = wakeups.next() => {
                     let Some(msg) = msg else { return Ok(()) };
                     match serde_json::from_value::<TaskWakeup>(msg.body) {
-                        Ok(w) => match self.store.get_task(w.task_id).await {
-                            Ok(task) => self.clone().spawn(task),
-                            Err(e) => tracing::warn!(task = %w.task_id, "wake-up for an unreadable task: {e}"),
+                        Ok(w) => match self.store.claim_task(w.task_id, &self.owner, self.config.task_lease).await {
+                            Ok(Some(task)) => self.clone().spawn(task),
+                            Ok(None) => tracing::debug!(task = %w.task_id, "woken for a task that is finished or claimed elsewhere"),
+                            Err(e) => tracing::warn!(task = %w.task_id, "wake-up for a task that could not be claimed: {e}"),
                         },
                         Err(e) => tracing::warn!("bad wake-up message: {e}"),
                     }
@@ -90,9 +119,10 @@ impl TaskManager {
         }
     }
 
-    /// Resume unfinished work and clean up after a crash.
+    /// Resume unfinished work that no other task manager holds (or whose
+    /// holder's lease expired) and clean up after a crash.
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
-        let tasks = self.store.unfinished_tasks().await?;
+        let tasks = self.claim().await?;
         if !tasks.is_empty() {
             tracing::info!(count = tasks.len(), "resuming unfinished tasks");
         }
@@ -104,10 +134,18 @@ impl TaskManager {
     }
 
     async fn poll_tasks(self: Arc<Self>) {
-        match self.store.unfinished_tasks().await {
+        match self.claim().await {
             Ok(tasks) => tasks.into_iter().for_each(|t| self.clone().spawn(t)),
             Err(e) => tracing::warn!("polling tasks: {e}"),
         }
+    }
+
+    /// Claim unfinished tasks nobody else holds, oldest first.
+    async fn claim(&self) -> Result<Vec<Task>, coffer_meta::MetaError> {
+        let lease = self.config.task_lease;
+        self.store
+            .claim_tasks(&self.owner, lease, CLAIM_BATCH)
+            .await
     }
 
     /// Servers on this compute host that no live instance owns.
@@ -141,14 +179,25 @@ impl TaskManager {
         }
     }
 
-    /// Run `task` unless it already runs here or is finished.
+    /// Run `task`, claimed by this task manager, unless it already runs
+    /// here or is finished. Its lease is renewed while it runs and released
+    /// when it ends.
     fn spawn(self: Arc<Self>, task: Task) {
         if task.state.is_terminal() || !self.running.lock().expect("lock").insert(task.id) {
             return;
         }
         tokio::spawn(async move {
             let id = task.id;
-            self.run_task(task).await;
+            let run = self.run_task(task);
+            tokio::pin!(run);
+            tokio::select! {
+                () = &mut run => {}
+                // The lease was lost: let the task stop at its next save.
+                () = self.keep_lease(id) => run.await,
+            }
+            // Released before leaving `running`, so a poll in between cannot
+            // start the task here again under the same lease.
+            self.end_lease(id).await;
             self.running.lock().expect("lock").remove(&id);
         });
     }
@@ -165,7 +214,12 @@ impl TaskManager {
             return;
         }
         tracing::info!(task = %task.id, kind = task.kind.as_str(), instance = %task.instance_id, step = %task.step, attempt = task.attempts, "running task");
-        match self.run_workflow(&mut task).await {
+        let outcome = self.run_workflow(&mut task).await;
+        if !self.still_holds(task.id).await {
+            tracing::error!(task = %task.id, "the task's lease was lost while it ran; leaving its outcome to its new owner");
+            return;
+        }
+        match outcome {
             Ok(()) => {
                 if let Err(e) = self.save(&task, TaskState::Done).await {
                     tracing::error!(task = %task.id, "could not record task end: {e}");
@@ -182,7 +236,14 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Record the task's progress, unless its lease was lost (Conflict).
     async fn save(&self, task: &Task, state: TaskState) -> Result<(), coffer_meta::MetaError> {
+        if self.lease_lost(task.id) {
+            return Err(coffer_meta::MetaError::Conflict(format!(
+                "task {} now belongs to another task manager",
+                task.id
+            )));
+        }
         self.store
             .update_task(
                 task.id,
@@ -200,6 +261,10 @@ impl TaskManager {
     /// a configuration apply only records why (the agent put the old
     /// values back).
     async fn fail(&self, task: &Task, message: &str) {
+        if self.lease_lost(task.id) {
+            tracing::error!(task = %task.id, "task failed after its lease was lost (left to its new owner): {message}");
+            return;
+        }
         tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
         let _ = self
             .store

@@ -35,6 +35,11 @@ impl TaskManager {
             let ip = instance
                 .ip
                 .ok_or_else(|| anyhow!("instance has no address"))?;
+            let bus_url = self
+                .bus
+                .register_agent(instance.id)
+                .await
+                .context("giving the agent its place on the bus")?;
             let config = AgentConfig {
                 instance_id: instance.id,
                 manager: payload.manager.clone(),
@@ -44,6 +49,7 @@ impl TaskManager {
                 bus_socket: self.config.bus_socket.clone(),
                 token: String::new(),
                 heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                bus_url,
             };
             self.compute
                 .create(&config)
@@ -111,6 +117,10 @@ impl TaskManager {
             .destroy(id)
             .await
             .context("removing the server")?;
+        self.bus
+            .unregister_agent(id)
+            .await
+            .context("removing the agent from the bus")?;
         match self.store.mark_instance_deleted(id).await {
             Ok(()) | Err(coffer_meta::MetaError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

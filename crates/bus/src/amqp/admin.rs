@@ -29,8 +29,9 @@ impl std::fmt::Debug for BrokerAdmin {
     }
 }
 
-/// Percent-encodes one path segment (a vhost is often `/`).
-fn segment(s: &str) -> String {
+/// Percent-encodes one URL component (a vhost is often `/`; a password may
+/// hold anything).
+pub fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -106,13 +107,13 @@ impl BrokerAdmin {
 
     /// Create the vhost (no-op when it exists).
     pub async fn ensure_vhost(&self) -> Result<(), BusError> {
-        self.put(&format!("vhosts/{}", segment(&self.vhost)), json!({}))
+        self.put(&format!("vhosts/{}", encode(&self.vhost)), json!({}))
             .await
     }
 
     /// Remove the vhost and everything in it.
     pub async fn delete_vhost(&self) -> Result<(), BusError> {
-        self.delete(&format!("vhosts/{}", segment(&self.vhost)))
+        self.delete(&format!("vhosts/{}", encode(&self.vhost)))
             .await
     }
 
@@ -120,12 +121,12 @@ impl BrokerAdmin {
     /// control plane's own user.
     pub async fn ensure_control_user(&self, user: &str, password: &str) -> Result<(), BusError> {
         self.put(
-            &format!("users/{}", segment(user)),
+            &format!("users/{}", encode(user)),
             json!({"password": password, "tags": ""}),
         )
         .await?;
         self.put(
-            &format!("permissions/{}/{}", segment(&self.vhost), segment(user)),
+            &format!("permissions/{}/{}", encode(&self.vhost), encode(user)),
             json!({"configure": ".*", "write": ".*", "read": ".*"}),
         )
         .await
@@ -137,18 +138,18 @@ impl BrokerAdmin {
         let user = agent_user(id);
         let p = agent_permissions(id);
         self.put(
-            &format!("users/{}", segment(&user)),
+            &format!("users/{}", encode(&user)),
             json!({"password": password, "tags": ""}),
         )
         .await?;
-        let vhost = segment(&self.vhost);
+        let vhost = encode(&self.vhost);
         self.put(
-            &format!("permissions/{vhost}/{}", segment(&user)),
+            &format!("permissions/{vhost}/{}", encode(&user)),
             json!({"configure": p.configure, "write": p.write, "read": p.read}),
         )
         .await?;
         self.put(
-            &format!("topic-permissions/{vhost}/{}", segment(&user)),
+            &format!("topic-permissions/{vhost}/{}", encode(&user)),
             json!({"exchange": p.topic_exchange, "write": p.topic_write, "read": p.topic_read}),
         )
         .await
@@ -157,13 +158,13 @@ impl BrokerAdmin {
     /// Delete the agent's user (its open connections are closed by the
     /// broker). Deleting a user that is gone is fine.
     pub async fn delete_agent_user(&self, id: InstanceId) -> Result<(), BusError> {
-        self.delete(&format!("users/{}", segment(&agent_user(id))))
+        self.delete(&format!("users/{}", encode(&agent_user(id))))
             .await
     }
 
     /// Whether the agent's user exists.
     pub async fn agent_user_exists(&self, id: InstanceId) -> Result<bool, BusError> {
-        let url = format!("{}/api/users/{}", self.base, segment(&agent_user(id)));
+        let url = format!("{}/api/users/{}", self.base, encode(&agent_user(id)));
         let resp = self
             .http
             .get(&url)
@@ -180,7 +181,7 @@ impl BrokerAdmin {
         let list: Vec<serde_json::Value> = self
             .send(
                 reqwest::Method::GET,
-                &format!("vhosts/{}/connections", segment(&self.vhost)),
+                &format!("vhosts/{}/connections", encode(&self.vhost)),
                 None,
             )
             .await?
@@ -190,7 +191,7 @@ impl BrokerAdmin {
         let mut closed = 0;
         for c in list.iter().filter(|c| c["user"] == user) {
             if let Some(name) = c["name"].as_str() {
-                self.delete(&format!("connections/{}", segment(name)))
+                self.delete(&format!("connections/{}", encode(name)))
                     .await?;
                 closed += 1;
             }

@@ -74,16 +74,46 @@ pub(crate) struct Shared {
     link: Arc<Link>,
 }
 
-/// The RabbitMQ bus. Cheap to clone? No: share it in an `Arc`.
+/// The RabbitMQ bus; share it in an `Arc`.
 pub struct AmqpBus {
     shared: Arc<Shared>,
     cancel: CancellationToken,
+    agents: Option<AgentAccess>,
+}
+
+/// What a control plane needs to let agents in: the management API, the
+/// broker address agents reach, and the secret their passwords derive
+/// from (so registering an instance twice gives the same password).
+pub struct AgentAccess {
+    pub admin: admin::BrokerAdmin,
+    /// `host:port` of the broker as the agents' hosts reach it.
+    pub broker: String,
+    pub secret: Vec<u8>,
+}
+
+impl AgentAccess {
+    fn password(&self, id: InstanceId) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"coffer agent broker password\0");
+        h.update(&self.secret);
+        h.update(id.to_string().as_bytes());
+        hex::encode(h.finalize())
+    }
 }
 
 impl Drop for AmqpBus {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// Host, port and (decoded) vhost of an `amqp://` URL.
+pub fn broker_of(url: &str) -> Result<(String, u16, String), BusError> {
+    let uri: lapin::uri::AMQPUri = url
+        .parse()
+        .map_err(|e: String| BusError::Codec(format!("bad broker URL: {e}")))?;
+    Ok((uri.authority.host, uri.authority.port, uri.vhost))
 }
 
 /// The user name in an `amqp://user:password@host:port/vhost` URL.
@@ -138,7 +168,17 @@ impl AmqpBus {
             })
         };
         tokio::spawn(shared.link.clone().run(on_connect, cancel.clone()));
-        Ok(Self { shared, cancel })
+        Ok(Self {
+            shared,
+            cancel,
+            agents: None,
+        })
+    }
+
+    /// Let this control plane register agents (make their broker users).
+    pub fn with_agent_access(mut self, access: AgentAccess) -> Self {
+        self.agents = Some(access);
+        self
     }
 
     /// True while connected to the broker.
@@ -427,6 +467,33 @@ impl Bus for AmqpBus {
             Ok(Ok(Ok(v))) => Ok(v),
             Ok(Ok(Err(e))) => Err(BusError::Remote(e)),
         }
+    }
+
+    async fn register_agent(&self, id: InstanceId) -> Result<Option<String>, BusError> {
+        let Some(access) = &self.agents else {
+            return Err(BusError::Refused(
+                "this process cannot register agents (no broker management access)".into(),
+            ));
+        };
+        let password = access.password(id);
+        access.admin.create_agent_user(id, &password).await?;
+        self.declare_agent_queue(id).await?;
+        Ok(Some(format!(
+            "amqp://{}:{password}@{}/{}",
+            agent_user(id),
+            access.broker,
+            admin::encode(access.admin.vhost())
+        )))
+    }
+
+    async fn unregister_agent(&self, id: InstanceId) -> Result<(), BusError> {
+        let Some(access) = &self.agents else {
+            return Err(BusError::Refused(
+                "this process cannot unregister agents (no broker management access)".into(),
+            ));
+        };
+        access.admin.delete_agent_user(id).await?;
+        self.delete_agent_queue(id).await
     }
 
     async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError> {

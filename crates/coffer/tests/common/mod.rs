@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+pub mod rabbit;
+
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
