@@ -2,8 +2,8 @@
 //! glibc >= 2.36): a position-independent executable otherwise carries
 //! ~0.9 MB of relocation records that every process reads at start. One
 //! guest agent runs per instance, so this is paid hundreds of times on a
-//! host: it keeps each agent's RSS about 0.7 MiB lower (measured by
-//! `bench/scale.py`), with address-space randomisation kept.
+//! host: it kept each agent's RSS about 0.7 MiB lower (200 Redis agents,
+//! 9.9 -> 9.2 MiB median), with address-space randomisation kept.
 
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
