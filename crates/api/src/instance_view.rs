@@ -183,29 +183,12 @@ pub struct OneInstance<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer_model::{FlavorId, ProjectId};
     use serde_json::json;
 
     fn active() -> Instance {
-        let now = chrono::Utc::now();
-        Instance {
-            id: InstanceId::new(),
-            project_id: ProjectId("p".into()),
-            name: "db".into(),
-            status: InstanceStatus::Active,
-            operating_status: OperatingStatus::Healthy,
-            flavor_id: FlavorId(1),
-            datastore: "mariadb".into(),
-            datastore_version: "10.11".into(),
-            volume_size_gb: 2,
-            volume_used_bytes: Some(1 << 30),
-            ip: Some("127.10.0.1".parse().unwrap()),
-            fault: None,
-            created: now,
-            updated: now,
-            last_heartbeat: Some(now),
-            configuration_id: Some(ConfigurationId::new()),
-        }
+        let mut i = crate::views::tests::active(Some(0));
+        i.configuration_id = Some(ConfigurationId::new());
+        i
     }
 
     fn view(i: &Instance, detail: bool) -> serde_json::Value {

@@ -185,12 +185,14 @@ pub fn progress_view(p: &coffer_model::Progress) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use coffer_model::{FlavorId, InstanceId, InstanceStatus, ProjectId};
     use std::time::Duration;
 
-    fn active(heartbeat_age_s: Option<i64>) -> Instance {
+    /// An ACTIVE, HEALTHY MariaDB instance whose agent last spoke
+    /// `heartbeat_age_s` ago (never: `None`).
+    pub(crate) fn active(heartbeat_age_s: Option<i64>) -> Instance {
         let now = chrono::Utc::now();
         Instance {
             id: InstanceId::new(),

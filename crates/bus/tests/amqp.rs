@@ -84,60 +84,42 @@ impl Broker {
     }
 }
 
+/// One management API request as guest, synchronous (for `Drop`); the
+/// JSON answer, or Null.
+fn mgmt_sync(method: &str, path: &str) -> serde_json::Value {
+    std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-u",
+            "guest:guest",
+            "-X",
+            method,
+            &format!("{MGMT}/api/{path}"),
+        ])
+        .output()
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
-        // Synchronous clean-up (a drop cannot await): the vhost and every
-        // user this test made.
-        let enc = |s: &str| s.replace('/', "%2F");
-        let mut users = vec![self.ctl_user.clone()];
-        if let Ok(out) = std::process::Command::new("curl")
-            .args(["-s", "-u", "guest:guest", &format!("{MGMT}/api/users")])
-            .output()
-        {
-            if let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout) {
-                // Agent users have no vhost in their name: take those with
-                // permissions on this vhost.
-                if let Ok(perms) = std::process::Command::new("curl")
-                    .args([
-                        "-s",
-                        "-u",
-                        "guest:guest",
-                        &format!("{MGMT}/api/vhosts/{}/permissions", enc(&self.vhost)),
-                    ])
-                    .output()
-                {
-                    if let Ok(p) = serde_json::from_slice::<Vec<serde_json::Value>>(&perms.stdout) {
-                        users.extend(
-                            p.iter()
-                                .filter_map(|p| p["user"].as_str().map(String::from)),
-                        );
-                    }
-                }
-                drop(list);
-            }
-        }
+        // A drop cannot await: remove, synchronously, every user with
+        // rights on this vhost (the agents' and the control plane's), then
+        // the vhost.
+        let vhost = self.vhost.replace('/', "%2F");
+        let perms = mgmt_sync("GET", &format!("vhosts/{vhost}/permissions"));
+        let mut users: Vec<String> = perms
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["user"].as_str().map(String::from))
+            .collect();
+        users.push(self.ctl_user.clone());
         for u in users.iter().filter(|u| u.as_str() != "guest") {
-            let _ = std::process::Command::new("curl")
-                .args([
-                    "-s",
-                    "-u",
-                    "guest:guest",
-                    "-X",
-                    "DELETE",
-                    &format!("{MGMT}/api/users/{u}"),
-                ])
-                .output();
+            mgmt_sync("DELETE", &format!("users/{u}"));
         }
-        let _ = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-u",
-                "guest:guest",
-                "-X",
-                "DELETE",
-                &format!("{MGMT}/api/vhosts/{}", enc(&self.vhost)),
-            ])
-            .output();
+        mgmt_sync("DELETE", &format!("vhosts/{vhost}"));
     }
 }
 

@@ -251,7 +251,10 @@ impl Shared {
     /// Lay out a new connection: exchanges, queues and bindings (control
     /// plane), then a consumer per subscription and for replies.
     async fn set_up(self: Arc<Self>, session: Arc<Session>) -> Result<(), lapin::Error> {
-        if let Endpoint::ControlPlane { process } = &self.endpoint {
+        // The layout once per connection; consumers for any new topic on
+        // every run.
+        let first = session.claim("\0layout");
+        if let (true, Endpoint::ControlPlane { process }) = (first, &self.endpoint) {
             let ch = session.conn.create_channel().await?;
             for exchange in [CONTROL_EXCHANGE, CONDUCTOR_EXCHANGE] {
                 ch.exchange_declare(
@@ -303,9 +306,6 @@ impl Shared {
                 FieldTable::default(),
             )
             .await?;
-            if !session.claim("\0replies") {
-                return self.consume_all(&session).await;
-            }
             let consumer = ch
                 .basic_consume(
                     replies.as_str().into(),
