@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh >/dev/null
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/coffer-target}"
-cargo build --release --quiet --bin coffer
+cargo build --release --quiet --bin coffer --bin coffer-agent
 bin="$CARGO_TARGET_DIR/release/coffer"
 python3 bench/provision.py "$bin" --runs "${RUNS:-5}"
 python3 bench/backup.py "$bin" --gb "${BACKUP_GB:-1}"

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh >/dev/null
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/coffer-target}"
 echo "== building coffer"
-cargo build --quiet --bin coffer
+cargo build --quiet --bin coffer --bin coffer-agent
 coffer="$CARGO_TARGET_DIR/debug/coffer"
 
 state=$(mktemp -d /tmp/coffer-demo.XXXXXX)

@@ -226,6 +226,15 @@ async fn control_bus(
     Ok((Arc::new(bus), None))
 }
 
+/// What the compute driver starts per instance: `coffer-agent` next to this
+/// binary (built and shipped with it; far smaller per agent), else this
+/// binary's own `guest-agent` subcommand.
+fn agent_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the coffer binary for agents")?;
+    let slim = exe.with_file_name("coffer-agent");
+    Ok(if slim.is_file() { slim } else { exe })
+}
+
 /// Start the conductor: the only writer of what agents report.
 fn start_conductor(ctx: &Context_, bus: Arc<dyn Bus>, cancel: &CancellationToken) {
     let (store, c) = (ctx.store.clone(), cancel.clone());
@@ -244,7 +253,7 @@ fn start_taskmanager(
     local: Option<Arc<InProcessBus>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the coffer binary for agents")?;
+    let exe = agent_binary()?;
     let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);
     let compute = Arc::new(LocalProcessDriver::new(instances, exe)?);
     let socket = in_state(&ctx.state_dir, &ctx.config.bus.socket);
