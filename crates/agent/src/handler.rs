@@ -52,6 +52,8 @@ pub struct Agent {
     pub(crate) backups: std::sync::Mutex<HashMap<BackupId, BackupRun>>,
     /// Scratch space for backups and restores, beside the data volume.
     pub(crate) work_root: PathBuf,
+    /// The agent protocol version it announces and speaks.
+    pub(crate) protocol: u32,
 }
 
 impl Agent {
@@ -76,7 +78,15 @@ impl Agent {
             restore_strategies: coffer_datastores::restore_strategies(),
             backups: std::sync::Mutex::new(HashMap::new()),
             work_root,
+            protocol: coffer_bus::messages::PROTOCOL,
         }
+    }
+
+    /// Speak (and announce) an older protocol version, as an agent of an
+    /// earlier release would: for version-skew tests and staged upgrades.
+    pub fn with_protocol(mut self, version: u32) -> Self {
+        self.protocol = version.clamp(1, coffer_bus::messages::PROTOCOL);
+        self
     }
 
     /// The instance context as it is now.
@@ -155,6 +165,14 @@ impl Agent {
             kind: AgentErrorKind::InvalidInput,
             message: format!("bad request: {e}"),
         })?;
+        // An agent announcing an older protocol acts as one: it does not
+        // know the newer requests.
+        if request.since() > self.protocol {
+            return Err(AgentError {
+                kind: AgentErrorKind::InvalidInput,
+                message: format!("bad request: unknown method {}", request.method()),
+            });
+        }
         if let Some(result) = self.handle_account(&request).await {
             return result;
         }
@@ -336,6 +354,7 @@ pub async fn heartbeat_loop(
             let msg = ConductorMessage::Heartbeat {
                 instance_id,
                 status,
+                protocol: agent.protocol,
             };
             if let Ok(body) = serde_json::to_value(&msg) {
                 if let Err(e) = bus.cast(CONDUCTOR, body).await {

@@ -21,6 +21,8 @@ use coffer_bus::{agent_topic, Bus};
 use coffer_model::AgentConfig;
 use coffer_strategy::InstanceContext;
 pub use handler::Agent;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,24 @@ pub fn instance_context(dir: &Path, config: &AgentConfig, port: u16) -> Instance
     }
 }
 
+/// The exclusive lock on `dir/agent.lock`, held for the agent's lifetime
+/// (the kernel drops it when the process ends, however it ends); `None`
+/// when another process holds it.
+fn single_agent_lock(dir: &Path) -> anyhow::Result<Option<Flock<std::fs::File>>> {
+    let path = dir.join("agent.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(anyhow::anyhow!("locking {}: {e}", path.display())),
+    }
+}
+
 /// Run the agent of the instance in `dir` until SIGTERM/SIGINT.
 pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let raw = std::fs::read(dir.join("agent.json")).context("reading agent.json")?;
@@ -53,6 +73,13 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     for d in [&ctx.conf_dir, &ctx.run_dir, &ctx.log_dir] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
+    // One agent per instance: two control-plane processes that both start
+    // an agent (one died between starting it and recording its pid) leave
+    // the second to find the lock taken and leave.
+    let Some(_lock) = single_agent_lock(dir)? else {
+        tracing::warn!(instance = %config.instance_id, "another agent runs for this instance; leaving");
+        return Ok(());
+    };
     tracing::info!(instance = %config.instance_id, manager = %config.manager, ip = %config.ip, "agent starting");
 
     let cancel = CancellationToken::new();
@@ -76,7 +103,17 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         )),
     };
     let mut inbox = bus.subscribe(&agent_topic(config.instance_id)).await?;
-    let agent = Arc::new(Agent::new(manager, ctx, dir.join("agent.state")));
+    let mut agent = Agent::new(manager, ctx, dir.join("agent.state"));
+    // COFFER_AGENT_PROTOCOL=N: act as an agent of protocol N (an older
+    // release), to test a newer control plane against it.
+    if let Some(v) = std::env::var("COFFER_AGENT_PROTOCOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tracing::warn!(protocol = v, "speaking an older agent protocol, as asked");
+        agent = agent.with_protocol(v);
+    }
+    let agent = Arc::new(agent);
     agent.attach_bus(bus.clone());
     agent.adopt_or_restart().await;
 

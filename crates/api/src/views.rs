@@ -211,6 +211,7 @@ pub(crate) mod tests {
             updated: now,
             last_heartbeat: heartbeat_age_s.map(|s| now - chrono::Duration::seconds(s)),
             configuration_id: None,
+            agent_protocol: None,
         }
     }
 

@@ -6,6 +6,21 @@ use coffer_model::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The version of the agent protocol this build speaks. An agent announces
+/// its own in every heartbeat (agents from before versioning announce
+/// nothing: version 1); the control plane sends an agent only requests its
+/// version has ([`AgentRequest::since`]), so it can be upgraded first and
+/// keep serving the agents of the previous version.
+///
+/// 1: lifecycle, accounts, backup and restore. 2: configuration groups and
+/// resize (`Configure`, `GetConfiguration`, `Resize`).
+pub const PROTOCOL: u32 = 2;
+
+/// The protocol of an agent that announced none.
+pub fn first_protocol() -> u32 {
+    1
+}
+
 /// What the control plane asks of a guest agent.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
@@ -84,6 +99,44 @@ pub enum AgentRequest {
         ram_mb: i64,
         volume_size_gb: i64,
     },
+}
+
+impl AgentRequest {
+    /// The first protocol version that has this request.
+    pub fn since(&self) -> u32 {
+        match self {
+            AgentRequest::Configure { .. }
+            | AgentRequest::GetConfiguration
+            | AgentRequest::Resize { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The request's name on the wire (`method`).
+    pub fn method(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v["method"].as_str().map(String::from))
+            .unwrap_or_else(|| "request".into())
+    }
+
+    /// Refuse, before sending, a request the instance's agent cannot know:
+    /// `agent_protocol` is what it announced (`None`: not heard yet, so
+    /// assumed current).
+    pub fn check_agent(&self, agent_protocol: Option<u32>) -> Result<(), AgentError> {
+        match agent_protocol {
+            Some(v) if v < self.since() => Err(AgentError {
+                kind: AgentErrorKind::TooOld,
+                message: format!(
+                    "the instance's guest agent is too old for {}: it speaks agent protocol {v}, \
+                     this needs {} (upgrade coffer-agent on the instance's host and restart the agent)",
+                    self.method(),
+                    self.since()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The agent's answer to `Configure`.
@@ -173,6 +226,9 @@ pub enum AgentErrorKind {
     NotSupported,
     NotFound,
     AlreadyExists,
+    /// The agent's protocol version lacks the request (said by the control
+    /// plane, which refuses to send it).
+    TooOld,
     /// Anything else: the datastore or the agent failed.
     Failed,
 }
@@ -216,6 +272,9 @@ pub enum ConductorMessage {
     Heartbeat {
         instance_id: InstanceId,
         status: AgentStatus,
+        /// The agent's protocol version ([`PROTOCOL`] of its build).
+        #[serde(default = "first_protocol")]
+        protocol: u32,
     },
     /// How far a backup (`backup_id`) or a restore into this instance has got.
     Progress {

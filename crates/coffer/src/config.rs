@@ -196,6 +196,10 @@ pub struct TaskManagerSection {
     /// died is taken over by another this long after its last renewal.
     #[serde(with = "humantime_serde")]
     pub task_lease: Duration,
+    /// The name this task manager holds leases under; empty: one made on
+    /// first start and kept in the state dir (`taskmanager.id`). Task
+    /// managers sharing a state dir need names of their own.
+    pub lease_name: String,
 }
 
 impl Default for TaskManagerSection {
@@ -207,6 +211,7 @@ impl Default for TaskManagerSection {
             max_attempts: 3,
             poll_interval: Duration::from_secs(1),
             task_lease: Duration::from_secs(30),
+            lease_name: String::new(),
         }
     }
 }

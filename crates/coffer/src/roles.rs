@@ -281,7 +281,10 @@ fn start_taskmanager(
         bus_socket: socket,
         poll_interval: t.poll_interval,
         task_lease: t.task_lease,
-        owner: Some(owner_name(&ctx.state_dir)?),
+        owner: Some(match t.lease_name.as_str() {
+            "" => owner_name(&ctx.state_dir)?,
+            name => name.to_string(),
+        }),
         parameters: crate::parameters::catalog(&ctx.config)?,
     };
     let tm = TaskManager::new(

@@ -25,6 +25,10 @@ impl PostgresStore {
             6,
             include_str!("../migrations/postgres/0006_task_leases.sql"),
         ),
+        (
+            7,
+            include_str!("../migrations/postgres/0007_agent_protocol.sql"),
+        ),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.

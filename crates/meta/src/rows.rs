@@ -19,7 +19,8 @@ use std::str::FromStr;
 /// Columns selected (in this order) wherever an [`Instance`] is read.
 pub(crate) const INSTANCE_COLUMNS: &str = "id, project_id, name, status, operating_status, \
      flavor_id, datastore, datastore_version, volume_size_gb, volume_used_bytes, ip, \
-     fault_message, fault_created, created, updated, last_heartbeat, configuration_id";
+     fault_message, fault_created, created, updated, last_heartbeat, configuration_id, \
+     agent_protocol";
 
 /// Columns selected wherever a [`ConfigurationGroup`] is read.
 pub(crate) const CONFIGURATION_COLUMNS: &str = "id, project_id, name, description, datastore, \
@@ -226,6 +227,9 @@ pub(crate) fn instance(row: &impl Columns) -> Result<Instance, MetaError> {
             .opt_text("configuration_id")?
             .map(|c| parsed("configuration id", c))
             .transpose()?,
+        agent_protocol: row
+            .opt_int("agent_protocol")?
+            .and_then(|v| u32::try_from(v).ok()),
     })
 }
 

@@ -306,17 +306,20 @@ macro_rules! impl_metadata_store {
                 id: InstanceId,
                 status: OperatingStatus,
                 volume_used_bytes: Option<i64>,
+                agent_protocol: Option<u32>,
                 at: DateTime<Utc>,
             ) -> Result<(), MetaError> {
                 // A heartbeat without a measurement keeps the last one.
                 let q = Self::sql(
                     "UPDATE instances SET operating_status = ?, \
-                     volume_used_bytes = COALESCE(?, volume_used_bytes), last_heartbeat = ? \
+                     volume_used_bytes = COALESCE(?, volume_used_bytes), \
+                     agent_protocol = COALESCE(?, agent_protocol), last_heartbeat = ? \
                      WHERE id = ? AND deleted = FALSE",
                 );
                 let done = sqlx::query(&q)
                     .bind(status.as_str())
                     .bind(volume_used_bytes)
+                    .bind(agent_protocol.map(i64::from))
                     .bind(millis(at))
                     .bind(id.to_string())
                     .execute(&self.pool)

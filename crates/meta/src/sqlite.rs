@@ -28,6 +28,10 @@ impl SqliteStore {
         (4, include_str!("../migrations/sqlite/0004_auth.sql")),
         (5, include_str!("../migrations/sqlite/0005_quotas.sql")),
         (6, include_str!("../migrations/sqlite/0006_task_leases.sql")),
+        (
+            7,
+            include_str!("../migrations/sqlite/0007_agent_protocol.sql"),
+        ),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.

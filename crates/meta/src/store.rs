@@ -78,12 +78,14 @@ pub trait MetadataStore:
         to: InstanceStatus,
         task: &Task,
     ) -> Result<(), MetaError>;
-    /// Record an agent heartbeat.
+    /// Record an agent heartbeat (`None` measurements and protocol keep
+    /// the last ones).
     async fn record_heartbeat(
         &self,
         id: InstanceId,
         status: OperatingStatus,
         volume_used_bytes: Option<i64>,
+        agent_protocol: Option<u32>,
         at: DateTime<Utc>,
     ) -> Result<(), MetaError>;
     /// Mark deleted: it disappears from gets and lists and frees its ip.

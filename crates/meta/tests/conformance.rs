@@ -242,7 +242,7 @@ async fn unknown_and_deleted_are_not_found(store: Store) {
     );
     assert_not_found(
         store
-            .record_heartbeat(unknown, OperatingStatus::Healthy, None, at(1))
+            .record_heartbeat(unknown, OperatingStatus::Healthy, None, None, at(1))
             .await,
     );
     assert_not_found(store.mark_instance_deleted(unknown).await);
@@ -270,7 +270,7 @@ async fn unknown_and_deleted_are_not_found(store: Store) {
     );
     assert_not_found(
         store
-            .record_heartbeat(gone.id, OperatingStatus::Healthy, None, at(1))
+            .record_heartbeat(gone.id, OperatingStatus::Healthy, None, None, at(1))
             .await,
     );
     assert_not_found(
@@ -469,23 +469,31 @@ async fn start_instance_task_compares_and_sets(store: Store) {
 async fn record_heartbeat_updates_health(store: Store) {
     let inst = active(&store, "p1").await;
     store
-        .record_heartbeat(inst.id, OperatingStatus::Healthy, Some(1 << 20), at(10))
+        .record_heartbeat(
+            inst.id,
+            OperatingStatus::Healthy,
+            Some(1 << 20),
+            Some(2),
+            at(10),
+        )
         .await
         .expect("heartbeat");
     let got = store.get_instance(inst.id).await.expect("get");
     assert_eq!(got.operating_status, OperatingStatus::Healthy);
     assert_eq!(got.volume_used_bytes, Some(1 << 20));
+    assert_eq!(got.agent_protocol, Some(2));
     assert_eq!(got.last_heartbeat, Some(at(10)));
     assert_eq!(got.status, InstanceStatus::Active);
 
-    // A heartbeat without a measurement keeps the last one.
+    // A heartbeat without a measurement (or protocol) keeps the last one.
     store
-        .record_heartbeat(inst.id, OperatingStatus::Running, None, at(20))
+        .record_heartbeat(inst.id, OperatingStatus::Running, None, None, at(20))
         .await
         .expect("heartbeat");
     let got = store.get_instance(inst.id).await.expect("get");
     assert_eq!(got.operating_status, OperatingStatus::Running);
     assert_eq!(got.volume_used_bytes, Some(1 << 20));
+    assert_eq!(got.agent_protocol, Some(2));
     assert_eq!(got.last_heartbeat, Some(at(20)));
 }
 

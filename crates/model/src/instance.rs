@@ -227,6 +227,10 @@ pub struct Instance {
     /// The attached configuration group.
     #[serde(default)]
     pub configuration_id: Option<crate::ConfigurationId>,
+    /// The agent protocol version its agent announced in its last
+    /// heartbeat (`None`: not heard yet).
+    #[serde(default)]
+    pub agent_protocol: Option<u32>,
 }
 
 #[cfg(test)]

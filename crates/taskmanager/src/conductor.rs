@@ -29,6 +29,7 @@ pub async fn run_conductor(
             ConductorMessage::Heartbeat {
                 instance_id,
                 status,
+                protocol,
             } => {
                 // An agent may speak only for its own instance.
                 if msg.from != agent_topic(instance_id) {
@@ -37,7 +38,13 @@ pub async fn run_conductor(
                 }
                 let used = i64::try_from(status.volume.used_bytes).ok();
                 match store
-                    .record_heartbeat(instance_id, status.status, used, chrono::Utc::now())
+                    .record_heartbeat(
+                        instance_id,
+                        status.status,
+                        used,
+                        Some(protocol),
+                        chrono::Utc::now(),
+                    )
                     .await
                 {
                     Ok(()) | Err(MetaError::NotFound { .. }) => {}

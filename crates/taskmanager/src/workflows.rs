@@ -148,7 +148,7 @@ impl TaskManager {
             let used = i64::try_from(s.volume.used_bytes).ok();
             if let Err(e) = self
                 .store
-                .record_heartbeat(id, s.status, used, chrono::Utc::now())
+                .record_heartbeat(id, s.status, used, None, chrono::Utc::now())
                 .await
             {
                 tracing::warn!(instance = %id, "recording agent status: {e}");
@@ -191,6 +191,15 @@ impl TaskManager {
         request: &AgentRequest,
         timeout: Duration,
     ) -> Result<Value, BusError> {
+        // Never send what the agent cannot know: an old agent would answer
+        // "bad request", or a hang-prone nothing.
+        let announced = match self.store.get_instance(id).await {
+            Ok(i) => i.agent_protocol,
+            Err(_) => None,
+        };
+        request
+            .check_agent(announced)
+            .map_err(|e| BusError::Remote(e.encode()))?;
         let body = serde_json::to_value(request).map_err(|e| BusError::Codec(e.to_string()))?;
         self.bus.call(&agent_topic(id), body, timeout).await
     }

@@ -107,6 +107,7 @@ async fn instance_with_task(store: &Store, n: u8, status: InstanceStatus) -> Tas
         updated: now,
         last_heartbeat: None,
         configuration_id: None,
+        agent_protocol: None,
     };
     let payload = CreateInstancePayload {
         manager: "mariadb".into(),

@@ -23,6 +23,7 @@ pub async fn call(
             instance.id, instance.status
         )));
     }
+    agent_knows(instance, &request)?;
     let body = serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?;
     match s
         .bus
@@ -43,6 +44,14 @@ pub async fn call(
     }
 }
 
+/// Refuse now (409) work whose task would send `request` to an agent too
+/// old to know it, instead of letting the task fail later.
+pub fn agent_knows(instance: &Instance, request: &AgentRequest) -> Result<(), ApiError> {
+    request
+        .check_agent(instance.agent_protocol)
+        .map_err(from_agent)
+}
+
 fn from_agent(e: AgentError) -> ApiError {
     match e.kind {
         AgentErrorKind::InvalidInput => ApiError::BadRequest(e.message),
@@ -50,6 +59,8 @@ fn from_agent(e: AgentError) -> ApiError {
         AgentErrorKind::AlreadyExists => ApiError::BadRequest(e.message),
         AgentErrorKind::NotFound => ApiError::NotFound(e.message),
         AgentErrorKind::NotSupported => ApiError::NotImplemented(e.message),
+        // The control plane is newer than the agent: upgrade the agent.
+        AgentErrorKind::TooOld => ApiError::Conflict(e.message),
         AgentErrorKind::Failed => {
             tracing::error!("guest agent failed: {}", e.message);
             ApiError::Internal(format!("the datastore failed: {}", e.message))

@@ -100,6 +100,10 @@ async fn attach(
     i: &Instance,
     group: Option<coffer_model::ConfigurationId>,
 ) -> Result<(), ApiError> {
+    let configure = AgentRequest::Configure {
+        overrides: Default::default(),
+    };
+    super::agent_call::agent_knows(i, &configure)?;
     let task = Task::pending(TaskKind::ApplyConfiguration, i.id, Value::Null);
     let serving = [InstanceStatus::Active, InstanceStatus::RestartRequired];
     s.store

@@ -261,6 +261,7 @@ pub async fn create(
         updated: now,
         last_heartbeat: None,
         configuration_id: configuration,
+        agent_protocol: None,
     };
     let task = Task {
         id: TaskId::new(),

@@ -8,6 +8,11 @@ use coffer_model::{Instance, InstanceStatus, QuotaSet, ResizePayload, Task, Task
 use serde_json::Value;
 
 pub async fn resize(s: &ApiState, i: &Instance, body: &Value) -> Result<(), ApiError> {
+    let request = coffer_bus::messages::AgentRequest::Resize {
+        ram_mb: 0,
+        volume_size_gb: 0,
+    };
+    super::agent_call::agent_knows(i, &request)?;
     let obj = body.as_object().ok_or_else(|| {
         ApiError::BadRequest("resize takes an object with flavorRef or volume".into())
     })?;

@@ -97,7 +97,32 @@ impl Coffer {
         self.wait_api();
     }
 
+    /// One more process of `role`, with environment of its own on top of
+    /// the common one (e.g. a second task manager's lease name); its pid.
+    pub fn spawn_extra(&mut self, role: &str, env: &[(&str, &str)]) -> u32 {
+        let child = self.spawn_with(role, env);
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// kill -9 the process `spawn_extra` started as `pid` (the others run on).
+    pub fn kill9_child(&mut self, pid: u32) {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("a process of this coffer");
+        let mut child = self.children.remove(i);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     fn spawn(&self, role: &str) -> Child {
+        self.spawn_with(role, &[])
+    }
+
+    fn spawn_with(&self, role: &str, extra: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -116,6 +141,7 @@ impl Coffer {
             .env("COFFER__TASKMANAGER__POLL_INTERVAL", "300ms")
             .env("RUST_LOG", "info,sqlx=warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -157,8 +183,9 @@ impl Coffer {
     /// kill -9 the coffer processes (agents and datastores live on).
     pub fn kill9(&mut self) {
         for mut c in self.children.drain(..) {
-            c.kill().unwrap();
-            c.wait().unwrap();
+            // Some may be dead already (`kill9_child`).
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 
@@ -240,6 +267,20 @@ impl Drop for Coffer {
             let _ = Command::new("kill").arg("-9").arg(p.to_string()).status();
         }
     }
+}
+
+/// Live pids of instance `id`'s processes (command line naming its dir)
+/// whose command line also contains `kind` (e.g. `guest-agent`, `mariadbd`).
+#[allow(dead_code)]
+pub fn instance_processes_of(state: &Path, id: &str, kind: &str) -> Vec<i32> {
+    let dir = instance_dir(state, id);
+    pids_mentioning(&dir.to_string_lossy())
+        .into_iter()
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains(kind)
+        })
+        .collect()
 }
 
 /// Live (non-zombie) pids whose command line contains `needle`.

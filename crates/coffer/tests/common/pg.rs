@@ -28,6 +28,24 @@ impl TempDb {
         TempDb { name }
     }
 
+    /// The one integer `sql` (a `SELECT count(*) ...`) answers in this
+    /// database.
+    #[allow(dead_code)]
+    pub fn count(&self, sql: &str) -> i64 {
+        let (url, sql) = (self.url(), sql.to_string());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::{Connection, Row};
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(&sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap()
+                    .get::<i64, _>(0)
+            })
+    }
+
     pub fn url(&self) -> String {
         format!("{PG}/{}", self.name)
     }

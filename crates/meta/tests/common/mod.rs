@@ -119,6 +119,7 @@ pub fn instance(project: &str, ip: Option<Ipv4Addr>) -> Instance {
         updated: at(0),
         last_heartbeat: None,
         configuration_id: None,
+        agent_protocol: None,
     }
 }
 
