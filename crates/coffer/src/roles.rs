@@ -43,7 +43,12 @@ async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
         .clone()
         .unwrap_or_else(|| state_dir.join("coffer.toml"));
     if args.config.is_none() && !config_path.exists() {
-        std::fs::write(&config_path, DEFAULT_TOML).context("writing the default coffer.toml")?;
+        // Whole or not at all: a role starting at the same moment on the
+        // same state dir must never read half a file.
+        let staging = config_path.with_extension(format!("toml.new-{}", std::process::id()));
+        std::fs::write(&staging, DEFAULT_TOML)
+            .and_then(|()| std::fs::rename(&staging, &config_path))
+            .context("writing the default coffer.toml")?;
         tracing::info!(path = %config_path.display(), "wrote the default configuration");
     }
     let config = Config::load(&config_path)?;

@@ -85,18 +85,7 @@ fn orphan_servers_are_removed_at_start() {
     c.kill9();
     // The instance disappears from the metadata store behind coffer's back
     // (e.g. a restored metadata backup): its processes are orphans now.
-    let db = c.state_dir().join("coffer.db");
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE instances SET deleted = 1 WHERE id = ?")
-            .bind(&id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    c.exec_metadata("UPDATE instances SET deleted = TRUE WHERE id = $1", &id);
     assert!(!c.instance_processes().is_empty());
     c.start();
     let dir = common::instance_dir(c.state_dir(), &id);

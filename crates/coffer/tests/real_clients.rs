@@ -100,6 +100,7 @@ fn make_token(c: &Coffer, project: &str) -> String {
             .args(args)
             .arg("--state-dir")
             .arg(c.state_dir())
+            .envs(c.extra_env())
             .output()
             .unwrap();
         assert!(

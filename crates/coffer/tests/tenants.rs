@@ -19,6 +19,7 @@ fn admin(c: &Coffer, args: &[&str]) -> String {
         .args(args)
         .arg("--state-dir")
         .arg(c.state_dir())
+        .envs(c.extra_env())
         .output()
         .unwrap();
     assert!(

@@ -32,7 +32,10 @@ pub enum SealError {
 }
 
 /// The 32-byte secret in `path`, made (random, mode 0600) if the file does
-/// not exist. Control-plane hosts that must agree share the file.
+/// not exist. Control-plane hosts that must agree share the file. Roles
+/// starting at once on one state dir agree too: the new key is written
+/// whole under a private name and hard-linked into place, which fails if
+/// another process linked its key first, and then that one is read.
 pub fn key_file(path: &Path) -> Result<Vec<u8>, SealError> {
     let err = |source| SealError::KeyFile {
         path: path.display().to_string(),
@@ -43,14 +46,27 @@ pub fn key_file(path: &Path) -> Result<Vec<u8>, SealError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0u8; KEY_LEN];
             rand::thread_rng().fill_bytes(&mut key);
-            let mut f = std::fs::OpenOptions::new()
-                .create_new(true)
+            let staging = path.with_extension(format!(
+                "new-{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
                 .write(true)
                 .mode(0o600)
-                .open(path)
-                .map_err(err)?;
-            f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
-            Ok(key)
+                .open(&staging)
+                .and_then(|mut f| f.write_all(&key).and_then(|_| f.sync_all()));
+            let linked = written.and_then(|()| std::fs::hard_link(&staging, path));
+            let _ = std::fs::remove_file(&staging);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read(path).map_err(err)
+                }
+                Err(e) => Err(err(e)),
+            }
         }
         Err(e) => Err(err(e)),
     }
@@ -141,5 +157,23 @@ mod tests {
             Sealer::from_key_file(&path),
             Err(SealError::BadKey(_))
         ));
+    }
+
+    #[test]
+    fn callers_racing_to_make_the_key_get_the_same_one() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("secret.key");
+            let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..8).map(|_| s.spawn(|| key_file(&path))).collect();
+                racers
+                    .into_iter()
+                    .map(|r| r.join().unwrap().unwrap())
+                    .collect()
+            });
+            assert!(keys.iter().all(|k| k.len() == KEY_LEN && k == &keys[0]));
+            // Nothing but the key is left behind.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
     }
 }

@@ -28,6 +28,15 @@ pub struct Coffer {
     pub children: Vec<Child>,
     roles: Vec<&'static str>,
     env: Vec<(String, String)>,
+    /// With `COFFER_TEST_ROLES_APART=1`: the PostgreSQL database and broker
+    /// vhost of this test's separate roles (dropped after the processes).
+    _apart: Option<(pg::TempDb, rabbit::TestVhost)>,
+}
+
+/// True when the suite runs `coffer up` as separate roles on PostgreSQL and
+/// RabbitMQ (`COFFER_TEST_ROLES_APART=1`, the second pass of scripts/test.sh).
+pub fn roles_apart() -> bool {
+    std::env::var("COFFER_TEST_ROLES_APART").is_ok_and(|v| v == "1")
 }
 
 fn free_port() -> u16 {
@@ -59,19 +68,73 @@ impl Coffer {
         // Distinct ranges per test process and per test, so parallel tests never share an address.
         let n = NEXT_RANGE.fetch_add(1, Ordering::SeqCst);
         let octet = 20 + (n + (std::process::id() % 50) * 4) % 200;
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (roles, apart) = if roles == ["up"] && roles_apart() {
+            // The same test against the roles as separate processes: task
+            // manager (with a conductor) and API, PostgreSQL metadata, the
+            // bus on RabbitMQ.
+            let (db, vhost) = (pg::TempDb::new(), rabbit::TestVhost::new());
+            env.push(("COFFER__METADATA__URL".into(), db.url()));
+            env.extend(vhost.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+            (vec!["taskmanager", "api"], Some((db, vhost)))
+        } else {
+            (roles.to_vec(), None)
+        };
         let mut c = Coffer {
             dir,
             port: free_port(),
             octet,
             children: Vec::new(),
-            roles: roles.to_vec(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            roles,
+            env,
+            _apart: apart,
         };
         c.start();
         c
+    }
+
+    /// Run one statement with one text parameter (`$1`) on this coffer's
+    /// metadata store, behind its back: SQLite in the state dir, or the
+    /// PostgreSQL database of the separate roles.
+    #[allow(dead_code)]
+    pub fn exec_metadata(&self, sql: &str, param: &str) {
+        let (sql, param) = (sql.to_string(), param.to_string());
+        let sqlite = self.state_dir().join("coffer.db");
+        let pg_url = self._apart.as_ref().map(|(db, _)| db.url());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::Connection;
+                match pg_url {
+                    Some(url) => {
+                        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                        sqlx::query(&sql)
+                            .bind(param)
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
+                    }
+                    None => {
+                        let url = format!("sqlite://{}", sqlite.display());
+                        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                        sqlx::query(&sql)
+                            .bind(param)
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
+                    }
+                }
+            });
+    }
+
+    /// The environment the coffer processes get beyond the common one
+    /// (admin commands on the state dir need it too: the metadata URL).
+    #[allow(dead_code)]
+    pub fn extra_env(&self) -> Vec<(String, String)> {
+        self.env.clone()
     }
 
     /// Set (or replace) an environment variable for the next `start`.
