@@ -122,6 +122,32 @@ macro_rules! impl_task_lease_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn update_leased_task(
+                    &self,
+                    id: TaskId,
+                    owner: &str,
+                    state: TaskState,
+                    step: &str,
+                    attempts: i64,
+                    error: Option<&str>,
+                ) -> Result<bool, MetaError> {
+                    let q = Self::sql(
+                        "UPDATE tasks SET state = ?, step = ?, attempts = ?, error = ?, updated = ? \
+                         WHERE id = ? AND lease_owner = ?",
+                    );
+                    let done = sqlx::query(&q)
+                        .bind(state.as_str())
+                        .bind(step)
+                        .bind(attempts)
+                        .bind(error)
+                        .bind(rows::millis(chrono::Utc::now()))
+                        .bind(id.to_string())
+                        .bind(owner)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
                 async fn release_task(&self, id: TaskId, owner: &str) -> Result<(), MetaError> {
                     let q = Self::sql(
                         "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL \

@@ -9,7 +9,7 @@
 
 use crate::MetaError;
 use async_trait::async_trait;
-use coffer_model::{Task, TaskId};
+use coffer_model::{Task, TaskId, TaskState};
 use std::time::Duration;
 
 #[async_trait]
@@ -49,4 +49,18 @@ pub trait TaskLeaseStore: Send + Sync + 'static {
 
     /// Free the lease on `id` if `owner` holds it; otherwise do nothing.
     async fn release_task(&self, id: TaskId, owner: &str) -> Result<(), MetaError>;
+
+    /// Record a task's progress (as `update_task`) only while `owner` holds
+    /// its lease, in the same statement: a task manager that lost a task
+    /// can never write over its new owner's progress. False when it did not
+    /// hold it.
+    async fn update_leased_task(
+        &self,
+        id: TaskId,
+        owner: &str,
+        state: TaskState,
+        step: &str,
+        attempts: i64,
+        error: Option<&str>,
+    ) -> Result<bool, MetaError>;
 }

@@ -71,7 +71,7 @@ impl TaskManager {
         self.lost.lock().expect("lock").contains(&id)
     }
 
-    fn mark_lost(&self, id: TaskId) {
+    pub(crate) fn mark_lost(&self, id: TaskId) {
         if self.lost.lock().expect("lock").insert(id) {
             tracing::error!(task = %id, owner = %self.owner,
                 "lost the task's lease to another task manager; recording no further progress");

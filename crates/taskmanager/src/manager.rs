@@ -244,15 +244,26 @@ impl TaskManager {
                 task.id
             )));
         }
-        self.store
-            .update_task(
+        // Fenced: written only while this task manager holds the lease.
+        let held = self
+            .store
+            .update_leased_task(
                 task.id,
+                &self.owner,
                 state,
                 &task.step,
                 task.attempts,
                 task.error.as_deref(),
             )
-            .await
+            .await?;
+        if held {
+            return Ok(());
+        }
+        self.mark_lost(task.id);
+        Err(coffer_meta::MetaError::Conflict(format!(
+            "task {} now belongs to another task manager",
+            task.id
+        )))
     }
 
     /// The workflow failed. An instance workflow leaves the instance in
@@ -265,17 +276,23 @@ impl TaskManager {
             tracing::error!(task = %task.id, "task failed after its lease was lost (left to its new owner): {message}");
             return;
         }
-        tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
-        let _ = self
+        let recorded = self
             .store
-            .update_task(
+            .update_leased_task(
                 task.id,
+                &self.owner,
                 TaskState::Failed,
                 &task.step,
                 task.attempts,
                 Some(message),
             )
             .await;
+        if let Ok(false) = recorded {
+            self.mark_lost(task.id);
+            tracing::error!(task = %task.id, "task failed after its lease was lost (left to its new owner): {message}");
+            return;
+        }
+        tracing::error!(task = %task.id, instance = %task.instance_id, "task failed: {message}");
         match task.kind {
             TaskKind::CreateBackup => return self.backup_failed(task, message).await,
             TaskKind::DeleteBackup => return self.backup_delete_failed(task, message).await,

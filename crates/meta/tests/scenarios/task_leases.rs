@@ -91,11 +91,28 @@ pub async fn expired_leases_are_taken_over(store: Store) {
     );
     assert_eq!(claim(&store, "c", LONG, 10).await, all[1..]);
 
-    // The old owner learns it lost them, and cannot free them.
+    // The old owner learns it lost them, cannot free them, and cannot
+    // write over the new owner's progress.
     for id in &all {
         assert!(!store.renew_lease(*id, "a", LONG).await.expect("renew"));
         store.release_task(*id, "a").await.expect("release");
+        let written = store
+            .update_leased_task(*id, "a", TaskState::Done, "stale", 1, None)
+            .await
+            .expect("update");
+        assert!(!written, "a lost lease still wrote");
+        assert_eq!(
+            store.get_task(*id).await.expect("get").state,
+            TaskState::Pending
+        );
     }
+    // The holder can.
+    let written = store
+        .update_leased_task(all[0], "b", TaskState::Running, "step1", 1, None)
+        .await
+        .expect("update");
+    assert!(written);
+    assert_eq!(store.get_task(all[0]).await.expect("get").step, "step1");
     assert!(claim(&store, "d", LONG, 10).await.is_empty());
 
     // An expired lease nobody took is still its owner's to renew.
