@@ -13,7 +13,7 @@
 macro_rules! impl_task_lease_store {
     ($store:ty) => {
         const _: () = {
-            use coffer_model::{Task, TaskId, TaskState};
+            use coffer_model::{Task, TaskId, TaskKind, TaskState};
             use std::time::Duration;
             use $crate::rows::{self, TASK_COLUMNS};
             use $crate::{MetaError, TaskLeaseStore};
@@ -29,13 +29,30 @@ macro_rules! impl_task_lease_store {
             impl $store {
                 /// The condition that makes a task claimable by the owner
                 /// bound to its one placeholder.
+                /// Of the tasks that run in instance order, only the oldest
+                /// unfinished one of an instance is claimable.
                 fn claimable() -> String {
                     let now = Self::NOW_MILLIS;
-                    format!(
-                        "state IN ('{}', '{}') AND (lease_owner IS NULL \
-                         OR lease_expires <= {now} OR lease_owner = ?)",
+                    let unfinished = format!(
+                        "('{}', '{}')",
                         TaskState::Pending.as_str(),
                         TaskState::Running.as_str(),
+                    );
+                    let ordered = TaskKind::IN_INSTANCE_ORDER
+                        .iter()
+                        .map(|k| format!("'{}'", k.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "state IN {unfinished} AND (lease_owner IS NULL \
+                         OR lease_expires <= {now} OR lease_owner = ?) \
+                         AND (kind NOT IN ({ordered}) OR NOT EXISTS (\
+                         SELECT 1 FROM tasks AS earlier \
+                         WHERE earlier.instance_id = tasks.instance_id \
+                         AND earlier.kind IN ({ordered}) \
+                         AND earlier.state IN {unfinished} \
+                         AND (earlier.created < tasks.created \
+                         OR (earlier.created = tasks.created AND earlier.id < tasks.id))))",
                     )
                 }
             }

@@ -86,6 +86,7 @@ conformance!(
         expired_leases_are_taken_over,
         finished_tasks_are_never_claimed,
         concurrent_claims_hand_each_task_to_one_owner,
+        datastore_changes_of_an_instance_run_in_order,
     ],
     url: [concurrent_open_migrates_once]
 );

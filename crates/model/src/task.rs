@@ -55,6 +55,16 @@ impl TaskState {
 }
 
 impl TaskKind {
+    /// The workflows that change how an instance's datastore runs. Of
+    /// these, one instance runs one at a time, oldest first: two applies
+    /// (or an apply and a restart) at once could leave the datastore on
+    /// the values of the one that finished last rather than the latest.
+    pub const IN_INSTANCE_ORDER: [TaskKind; 3] = [
+        TaskKind::RestartInstance,
+        TaskKind::ApplyConfiguration,
+        TaskKind::ResizeInstance,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::CreateInstance => "create_instance",

@@ -188,6 +188,7 @@ impl TaskManager {
         }
         tokio::spawn(async move {
             let id = task.id;
+            let next_in_order = TaskKind::IN_INSTANCE_ORDER.contains(&task.kind);
             let run = self.run_task(task);
             tokio::pin!(run);
             tokio::select! {
@@ -199,6 +200,10 @@ impl TaskManager {
             // start the task here again under the same lease.
             self.end_lease(id).await;
             self.running.lock().expect("lock").remove(&id);
+            // The instance's next datastore change became claimable.
+            if next_in_order {
+                self.clone().poll_tasks().await;
+            }
         });
     }
 

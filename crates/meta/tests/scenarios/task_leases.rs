@@ -214,3 +214,53 @@ pub async fn concurrent_claims_hand_each_task_to_one_owner(store: Store) {
         }
     }
 }
+
+/// Restarts, configuration applies and resizes of one instance run one at
+/// a time, oldest first; other kinds, and other instances, do not wait.
+pub async fn datastore_changes_of_an_instance_run_in_order(store: Store) {
+    let one = InstanceId::new();
+    let other = InstanceId::new();
+    let add = |instance, kind, n| {
+        let store = store.clone();
+        async move {
+            let t = task(instance, kind, at(n));
+            store.insert_task(&t).await.expect("insert task");
+            t.id
+        }
+    };
+    let apply1 = add(one, TaskKind::ApplyConfiguration, 0).await;
+    let apply2 = add(one, TaskKind::ApplyConfiguration, 1).await;
+    let backup = add(one, TaskKind::CreateBackup, 2).await;
+    let restart = add(one, TaskKind::RestartInstance, 3).await;
+    let elsewhere = add(other, TaskKind::ApplyConfiguration, 4).await;
+
+    assert_eq!(
+        claim(&store, "a", LONG, 10).await,
+        vec![apply1, backup, elsewhere],
+        "only the oldest datastore change of an instance is claimable"
+    );
+    assert!(claim_one(&store, apply2, "b", LONG).await.is_none());
+    assert!(claim(&store, "b", LONG, 10).await.is_empty());
+
+    // Running still holds the others back; finishing (or failing) frees
+    // the next one, for any task manager.
+    store
+        .update_task(apply1, TaskState::Running, "step", 1, None)
+        .await
+        .expect("run");
+    assert!(claim_one(&store, apply2, "b", LONG).await.is_none());
+    store
+        .update_task(apply1, TaskState::Failed, "x", 1, Some("broken"))
+        .await
+        .expect("fail");
+    assert_eq!(claim(&store, "b", LONG, 10).await, vec![apply2]);
+    assert!(claim_one(&store, restart, "b", LONG).await.is_none());
+    store
+        .update_task(apply2, TaskState::Done, "done", 1, None)
+        .await
+        .expect("finish");
+    assert_eq!(
+        claim_one(&store, restart, "c", LONG).await.map(|t| t.id),
+        Some(restart)
+    );
+}
