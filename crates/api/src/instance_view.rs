@@ -63,6 +63,9 @@ pub struct InstanceView<'a> {
     pub name: &'a str,
     pub status: InstanceStatus,
     pub operating_status: OperatingStatus,
+    /// Why the health shows UNAVAILABLE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operating_status_reason: Option<String>,
     pub links: [Link; 2],
     pub flavor: Reference<String>,
     pub datastore: DatastoreRef<'a>,
@@ -90,7 +93,7 @@ pub struct InstanceView<'a> {
 
 impl<'a> InstanceView<'a> {
     /// `detail` adds what only `show` returns in Trove; `silence` is how long
-    /// an agent may be quiet before its datastore's health shows UNKNOWN.
+    /// an agent may be quiet before its datastore's health shows UNAVAILABLE.
     pub fn new(base: &str, i: &'a Instance, detail: bool, silence: Duration) -> Self {
         let project = i.project_id.0.as_str();
         let ip = i.ip.as_slice();
@@ -99,6 +102,7 @@ impl<'a> InstanceView<'a> {
             name: &i.name,
             status: i.status,
             operating_status: crate::views::operating_status(i, silence),
+            operating_status_reason: crate::views::unavailable_reason(i, silence),
             links: link_pair(base, project, &format!("instances/{}", i.id)),
             flavor: Reference {
                 id: i.flavor_id.to_string(),

@@ -36,7 +36,7 @@ pub struct ApiConfig {
     /// Largest `limit` honoured.
     pub max_page_size: usize,
     /// An ACTIVE instance whose agent was silent this long shows
-    /// `operating_status` UNKNOWN.
+    /// `operating_status` UNAVAILABLE (with a reason).
     pub agent_silence: std::time::Duration,
     /// How each datastore (by name) is backed up; a datastore missing here
     /// takes no backups.

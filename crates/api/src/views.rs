@@ -62,19 +62,43 @@ pub fn datastore(base: &str, project: &str, ds: &Datastore) -> Value {
     out
 }
 
-/// The datastore health to show: what the agent last reported, or UNKNOWN
-/// for a live instance whose agent has been silent longer than `silence`.
+/// The datastore health to show: what the agent last reported, or
+/// UNAVAILABLE for a live instance whose agent has been silent longer than
+/// `silence`.
 pub fn operating_status(i: &Instance, silence: std::time::Duration) -> OperatingStatus {
-    let stale = match i.last_heartbeat {
-        Some(hb) => (chrono::Utc::now() - hb)
-            .to_std()
-            .is_ok_and(|age| age > silence),
-        None => true,
-    };
-    if i.status.is_serving() && stale {
-        OperatingStatus::Unknown
+    if silent_for(i, silence).is_some() {
+        OperatingStatus::Unavailable
     } else {
         i.operating_status
+    }
+}
+
+/// Why a live instance shows UNAVAILABLE, in words.
+pub fn unavailable_reason(i: &Instance, silence: std::time::Duration) -> Option<String> {
+    Some(match silent_for(i, silence)? {
+        Some(age) => format!(
+            "no report from the guest agent for {} s (its host or the network to it may be down)",
+            age.as_secs()
+        ),
+        None => "the guest agent has never reported".to_string(),
+    })
+}
+
+/// `Some(age of the last heartbeat)` (`Some(None)`: never one) when a live
+/// instance's agent has been silent longer than `silence`.
+fn silent_for(
+    i: &Instance,
+    silence: std::time::Duration,
+) -> Option<Option<std::time::Duration>> {
+    if !i.status.is_serving() {
+        return None;
+    }
+    match i.last_heartbeat {
+        None => Some(None),
+        Some(hb) => match (chrono::Utc::now() - hb).to_std() {
+            Ok(age) if age > silence => Some(Some(age)),
+            _ => None,
+        },
     }
 }
 
@@ -216,23 +240,27 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn silent_agent_shows_unknown() {
+    fn silent_agent_shows_unavailable_with_a_reason() {
         let silence = Duration::from_secs(10);
         assert_eq!(
             operating_status(&active(Some(1)), silence),
             OperatingStatus::Healthy
         );
+        assert_eq!(unavailable_reason(&active(Some(1)), silence), None);
         assert_eq!(
             operating_status(&active(Some(60)), silence),
-            OperatingStatus::Unknown
+            OperatingStatus::Unavailable
         );
+        let reason = unavailable_reason(&active(Some(60)), silence).unwrap();
+        assert!(reason.contains("for 60 s"), "{reason}");
         assert_eq!(
             operating_status(&active(None), silence),
-            OperatingStatus::Unknown
+            OperatingStatus::Unavailable
         );
         let mut building = active(None);
         building.status = InstanceStatus::Build;
         building.operating_status = OperatingStatus::New;
         assert_eq!(operating_status(&building, silence), OperatingStatus::New);
+        assert_eq!(unavailable_reason(&building, silence), None);
     }
 }

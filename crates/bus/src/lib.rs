@@ -33,6 +33,11 @@ pub fn agent_topic(instance: InstanceId) -> String {
     format!("agent.{instance}")
 }
 
+/// The topic of one compute host's `coffer compute` daemon.
+pub fn compute_topic(host: &str) -> String {
+    format!("compute.{host}")
+}
+
 /// Messages between roles. Delivery is at most once: a message to a topic
 /// nobody listens on fails with `NoRoute` (callers that must not lose work
 /// keep it in the metadata store and retry).

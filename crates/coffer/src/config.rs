@@ -140,12 +140,22 @@ impl Default for BusSection {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComputeSection {
-    /// `local-process` is the only driver so far.
+    /// `local-process` (instances on the task manager's own host) or
+    /// `remote` (on the `hosts` below, each running `coffer compute`).
     pub driver: String,
-    /// Instance directories, relative to the state dir.
+    /// Instance directories, relative to the state dir (`local-process`,
+    /// and on a `coffer compute` host).
     pub instances_dir: PathBuf,
     /// CIDR the instances' addresses come from.
     pub address_range: String,
+    /// `remote`: the compute hosts new servers are placed on, by name.
+    pub hosts: Vec<String>,
+    /// On a `coffer compute` host: its name (registered on the control
+    /// plane with `coffer compute-host add NAME`).
+    pub host: String,
+    /// On a `coffer compute` host: how often dead agents are looked for.
+    #[serde(with = "humantime_serde")]
+    pub supervise_interval: Duration,
 }
 
 impl Default for ComputeSection {
@@ -154,6 +164,9 @@ impl Default for ComputeSection {
             driver: "local-process".into(),
             instances_dir: "instances".into(),
             address_range: "127.10.0.0/16".into(),
+            hosts: Vec::new(),
+            host: String::new(),
+            supervise_interval: Duration::from_secs(2),
         }
     }
 }
@@ -397,11 +410,25 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.compute.driver != "local-process" {
-            bail!(
-                "unknown compute driver {:?}; known: local-process",
-                self.compute.driver
-            );
+        use coffer_bus::amqp::names::valid_host_name;
+        match self.compute.driver.as_str() {
+            "local-process" => {}
+            "remote" => {
+                if self.bus.kind != "amqp" {
+                    bail!("compute.driver = \"remote\" needs bus.kind = \"amqp\" (compute hosts are reached over RabbitMQ)");
+                }
+                if self.compute.hosts.is_empty() {
+                    bail!("compute.driver = \"remote\" needs compute.hosts");
+                }
+            }
+            other => bail!("unknown compute driver {other:?}; known: local-process, remote"),
+        }
+        for host in self.compute.hosts.iter().chain(
+            Some(&self.compute.host).filter(|h| !h.is_empty()),
+        ) {
+            if !valid_host_name(host) {
+                bail!("compute host name {host:?}: use lower-case letters, digits and dashes (at most 63)");
+            }
         }
         self.address_range()?;
         if !["noauth", "tokens", "keystone"].contains(&self.auth.mode.as_str()) {

@@ -1,7 +1,9 @@
 #![forbid(unsafe_code)]
 //! `coffer`: one binary, with the roles (`up`, `api`, `taskmanager`,
-//! `guest-agent`) and the client commands as subcommands.
+//! `conductor`, `compute`, `guest-agent`) and the client and admin
+//! commands as subcommands.
 
+mod broker;
 mod cli;
 mod config;
 mod parameters;
@@ -52,6 +54,16 @@ enum Command {
     /// Run a conductor only (the writer of what agents report; with the
     /// `amqp` bus, as many as wanted).
     Conductor(ServerArgs),
+    /// Run a compute host: start and stop this host's instances when a
+    /// task manager asks over RabbitMQ, and keep their agents running.
+    Compute(ServerArgs),
+    /// Compute hosts on the broker (on a control-plane host).
+    ComputeHost {
+        #[command(subcommand)]
+        command: ComputeHostCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Run one instance's guest agent (started by the compute driver).
     GuestAgent {
         #[arg(long)]
@@ -73,6 +85,15 @@ enum Command {
     },
     #[command(flatten)]
     Client(cli::ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum ComputeHostCommand {
+    /// Make host NAME's broker user and queue; print the lines of its
+    /// coffer.toml (they hold its broker password).
+    Add { name: String },
+    /// Remove host NAME's broker user and queue.
+    Remove { name: String },
 }
 
 fn init_logging() {
@@ -104,6 +125,18 @@ async fn main() -> ExitCode {
             init_logging();
             roles::conductor(&a).await
         }
+        Command::Compute(a) => {
+            init_logging();
+            roles::compute(&a).await
+        }
+        Command::ComputeHost { command, server } => match command {
+            ComputeHostCommand::Add { name } => broker::add_compute_host(&server, &name)
+                .await
+                .map(|toml| print!("{toml}")),
+            ComputeHostCommand::Remove { name } => {
+                broker::remove_compute_host(&server, &name).await
+            }
+        },
         Command::GuestAgent { instance_dir } => {
             init_logging();
             coffer_agent::run(&instance_dir).await

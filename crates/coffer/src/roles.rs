@@ -5,7 +5,7 @@ use crate::ServerArgs;
 use anyhow::Context;
 use coffer_api::{ApiConfig, ApiState};
 use coffer_bus::{Bus, InProcessBus};
-use coffer_compute::{ComputeDriver, LocalProcessDriver};
+use coffer_compute::{ComputeDriver, LocalProcessDriver, RemoteCompute};
 use coffer_meta::Store;
 use coffer_secrets::Sealer;
 use coffer_taskmanager::{TaskManager, TaskManagerConfig};
@@ -21,7 +21,7 @@ struct Context_ {
     sealer: Sealer,
 }
 
-fn in_state(state_dir: &Path, p: &Path) -> PathBuf {
+pub(crate) fn in_state(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -35,23 +35,7 @@ pub async fn open_store(args: &ServerArgs) -> anyhow::Result<Store> {
 }
 
 async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("creating {}", args.state_dir.display()))?;
-    let state_dir = args.state_dir.canonicalize()?;
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| state_dir.join("coffer.toml"));
-    if args.config.is_none() && !config_path.exists() {
-        // Whole or not at all: a role starting at the same moment on the
-        // same state dir must never read half a file.
-        let staging = config_path.with_extension(format!("toml.new-{}", std::process::id()));
-        std::fs::write(&staging, DEFAULT_TOML)
-            .and_then(|()| std::fs::rename(&staging, &config_path))
-            .context("writing the default coffer.toml")?;
-        tracing::info!(path = %config_path.display(), "wrote the default configuration");
-    }
-    let config = Config::load(&config_path)?;
+    let (state_dir, config) = load_config(args)?;
     let url = match config.metadata.url.strip_prefix("sqlite://") {
         Some(path) => format!(
             "sqlite://{}",
@@ -70,6 +54,29 @@ async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
         store,
         sealer,
     })
+}
+
+/// The state dir (made if absent) and its configuration (the documented
+/// defaults written first if there is none).
+pub(crate) fn load_config(args: &ServerArgs) -> anyhow::Result<(PathBuf, Config)> {
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating {}", args.state_dir.display()))?;
+    let state_dir = args.state_dir.canonicalize()?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| state_dir.join("coffer.toml"));
+    if args.config.is_none() && !config_path.exists() {
+        // Whole or not at all: a role starting at the same moment on the
+        // same state dir must never read half a file.
+        let staging = config_path.with_extension(format!("toml.new-{}", std::process::id()));
+        std::fs::write(&staging, DEFAULT_TOML)
+            .and_then(|()| std::fs::rename(&staging, &config_path))
+            .context("writing the default coffer.toml")?;
+        tracing::info!(path = %config_path.display(), "wrote the default configuration");
+    }
+    let config = Config::load(&config_path)?;
+    Ok((state_dir, config))
 }
 
 fn api_state(ctx: &Context_, bus: Arc<dyn Bus>) -> anyhow::Result<ApiState> {
@@ -196,34 +203,7 @@ async fn control_bus(
         let local = Arc::new(InProcessBus::new());
         return Ok((local.clone(), Some(local)));
     }
-    use coffer_bus::amqp::{admin, broker_of, AgentAccess, AmqpBus, Endpoint};
-    let (host, port, vhost) = broker_of(&b.url).context("bus.url")?;
-    let rest = b.url.trim_start_matches("amqp://");
-    let url = format!(
-        "amqp://{}:{}@{rest}",
-        admin::encode(&b.user),
-        admin::encode(&b.password)
-    );
-    let process = uuid::Uuid::new_v4().simple().to_string();
-    let mut bus = AmqpBus::start(&url, Endpoint::ControlPlane { process })?;
-    if manage_agents {
-        let (user, password) = if b.management_user.is_empty() {
-            (&b.user, &b.password)
-        } else {
-            (&b.management_user, &b.management_password)
-        };
-        let broker = if b.agent_broker.is_empty() {
-            format!("{host}:{port}")
-        } else {
-            b.agent_broker.clone()
-        };
-        let secret = coffer_secrets::key_file(&in_state(&ctx.state_dir, &b.agent_secret_file))?;
-        bus = bus.with_agent_access(AgentAccess {
-            admin: admin::BrokerAdmin::new(&b.management_url, user, password, &vhost)?,
-            broker,
-            secret,
-        });
-    }
+    let bus = crate::broker::control_plane(&ctx.state_dir, &ctx.config, manage_agents)?;
     if let Err(e) = bus.wait_connected(std::time::Duration::from_secs(10)).await {
         // It keeps trying in the background; say so now.
         tracing::warn!("the broker is not reachable yet ({e}); retrying");
@@ -234,7 +214,7 @@ async fn control_bus(
 /// What the compute driver starts per instance: `coffer-agent` next to this
 /// binary (built and shipped with it; far smaller per agent), else this
 /// binary's own `guest-agent` subcommand.
-fn agent_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn agent_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("finding the coffer binary for agents")?;
     let slim = exe.with_file_name("coffer-agent");
     Ok(if slim.is_file() { slim } else { exe })
@@ -258,10 +238,17 @@ fn start_taskmanager(
     local: Option<Arc<InProcessBus>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let exe = agent_binary()?;
-    let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);
-    let compute = Arc::new(LocalProcessDriver::new(instances, exe)?);
     let socket = in_state(&ctx.state_dir, &ctx.config.bus.socket);
+    let compute: Arc<dyn ComputeDriver> = match ctx.config.compute.driver.as_str() {
+        "remote" => Arc::new(RemoteCompute::new(
+            bus.clone(),
+            ctx.config.compute.hosts.clone(),
+        )?),
+        _ => {
+            let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);
+            Arc::new(LocalProcessDriver::new(instances, agent_binary()?)?)
+        }
+    };
 
     if let Some(local) = local {
         let check_compute = compute.clone();
@@ -295,7 +282,7 @@ fn start_taskmanager(
     let tm = TaskManager::new(
         ctx.store.clone(),
         bus,
-        compute as Arc<dyn ComputeDriver>,
+        compute,
         ctx.sealer.clone(),
         tm_config,
         Some(Arc::new(backup_settings(ctx)?)),
@@ -375,4 +362,36 @@ pub async fn conductor(args: &ServerArgs) -> anyhow::Result<()> {
     start_conductor(&ctx, bus, &cancel);
     cancel.cancelled().await;
     Ok(())
+}
+
+/// `coffer compute`: serve this host's servers to the task managers over
+/// RabbitMQ, as the broker user `compute-<host>` (made on the control
+/// plane by `coffer compute-host add`). Needs no metadata store.
+pub async fn compute(args: &ServerArgs) -> anyhow::Result<()> {
+    use coffer_bus::amqp::{names::Peer, AmqpBus, Endpoint};
+    let (state_dir, config) = load_config(args)?;
+    let host = config.compute.host.clone();
+    if host.is_empty() {
+        anyhow::bail!("compute.host is not set: name this host as it was registered (coffer compute-host add NAME)");
+    }
+    if config.bus.kind != "amqp" {
+        anyhow::bail!("a compute host needs bus.kind = \"amqp\"");
+    }
+    let user = Peer::ComputeHost(host.clone()).user();
+    let url = crate::broker::login(&config.bus.url, &user, &config.bus.password);
+    let bus = AmqpBus::start(&url, Endpoint::ComputeHost { host: host.clone() })?;
+    if let Err(e) = bus.wait_connected(std::time::Duration::from_secs(10)).await {
+        tracing::warn!("the broker is not reachable yet ({e}); retrying");
+    }
+    let instances = in_state(&state_dir, &config.compute.instances_dir);
+    let driver = Arc::new(LocalProcessDriver::new(instances, agent_binary()?)?);
+    let cancel = cancel_on_signal();
+    coffer_compute::host::serve(
+        driver,
+        Arc::new(bus),
+        &host,
+        config.compute.supervise_interval,
+        cancel,
+    )
+    .await
 }

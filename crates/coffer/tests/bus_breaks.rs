@@ -51,7 +51,7 @@ fn instances_stay_active_while_the_broker_cuts_connections() {
     std::thread::sleep(Duration::from_secs(1));
 
     // 12 s of cuts (longer than the 10 s after which a silent agent shows
-    // UNKNOWN), every 700 ms, checking the instances all along.
+    // UNAVAILABLE), every 700 ms, checking the instances all along.
     let until = Instant::now() + Duration::from_secs(12);
     let mut closed = 0;
     while Instant::now() < until {

@@ -1,12 +1,18 @@
 #![forbid(unsafe_code)]
-//! Where an instance runs: the [`ComputeDriver`] trait and the local-process
+//! Where an instance runs: the [`ComputeDriver`] trait; the local-process
 //! driver, in which an instance is a directory plus a supervised guest-agent
-//! process that owns the datastore server.
+//! process that owns the datastore server; and the remote driver, which
+//! asks `coffer compute` daemons on other hosts (each running a
+//! local-process driver, see [`host`]) over the bus.
 
+pub mod host;
 mod local_process;
 mod procfs;
+pub mod protocol;
+mod remote;
 
 pub use local_process::LocalProcessDriver;
+pub use remote::RemoteCompute;
 
 use async_trait::async_trait;
 use coffer_model::{AgentConfig, InstanceId};
@@ -21,7 +27,8 @@ pub enum ComputeError {
 }
 
 /// Whether an instance's guest agent runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ServerState {
     Running,
     Stopped,
@@ -38,7 +45,7 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn create(&self, config: &AgentConfig) -> Result<(), ComputeError>;
     /// Start the agent again if it died. NotFound if the server was never created.
     async fn ensure_running(&self, id: InstanceId) -> Result<(), ComputeError>;
-    async fn state(&self, id: InstanceId) -> ServerState;
+    async fn state(&self, id: InstanceId) -> Result<ServerState, ComputeError>;
     /// Stop every process of the server (agent and datastore), keep its files.
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError>;
     /// Stop every process and remove the server's files. Absent is fine.
@@ -56,4 +63,9 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<InstanceId>, ComputeError>;
     /// True when `token` is the bus token of `id`'s agent.
     fn verify_agent_token(&self, id: InstanceId, token: &str) -> bool;
+    /// True when the driver's hosts restart dead agents themselves (the
+    /// task manager then leaves supervision to them).
+    fn supervises_agents(&self) -> bool {
+        false
+    }
 }

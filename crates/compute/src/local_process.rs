@@ -5,6 +5,7 @@
 //!   agent.json   the agent's configuration (0600: holds its bus token)
 //!   agent.pid    the running agent's pid
 //!   agent.log    the agent's log
+//!   stopped      present while the server is stopped on purpose
 //!   data/ conf/ run/ log/ secret/   owned by the agent and the datastore
 //! ```
 //!
@@ -29,11 +30,15 @@ use std::time::Duration;
 const CONFIG_FILE: &str = "agent.json";
 const PID_FILE: &str = "agent.pid";
 const LOG_FILE: &str = "agent.log";
+const STOPPED_FILE: &str = "stopped";
 
 pub struct LocalProcessDriver {
     root: PathBuf,
     agent_exe: PathBuf,
     stop_grace: Duration,
+    /// Orders [`Self::revive`]'s look-then-start against `stop` marking a
+    /// server stopped, so a revive never starts an agent being stopped.
+    marks: tokio::sync::Mutex<()>,
 }
 
 impl LocalProcessDriver {
@@ -49,7 +54,32 @@ impl LocalProcessDriver {
             root,
             agent_exe,
             stop_grace: Duration::from_secs(20),
+            marks: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Start the agents that died of every server not stopped on purpose
+    /// (what a `coffer compute` host does by itself; the task manager does
+    /// it for `coffer up` from the instances' states). The number started.
+    pub async fn revive(&self) -> usize {
+        let Ok(ids) = self.list().await else {
+            return 0;
+        };
+        let mut started = 0;
+        for id in ids {
+            let _marks = self.marks.lock().await;
+            let dir = self.instance_dir(id);
+            if dir.join(STOPPED_FILE).exists() || self.read_config(id).is_none() {
+                continue;
+            }
+            if self.agent_pid(id).is_none() {
+                match self.spawn_agent(id) {
+                    Ok(()) => started += 1,
+                    Err(e) => tracing::warn!(instance = %id, "could not restart the agent: {e:#}"),
+                }
+            }
+        }
+        started
     }
 
     /// The directory of one instance.
@@ -136,23 +166,35 @@ impl ComputeDriver for LocalProcessDriver {
         if self.read_config(id).is_none() {
             return Err(ComputeError::NotFound(id));
         }
+        let _marks = self.marks.lock().await;
+        match fs::remove_file(self.instance_dir(id).join(STOPPED_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(anyhow::Error::new(e).context("clearing the stopped mark").into())
+            }
+            _ => {}
+        }
         if self.agent_pid(id).is_none() {
             self.spawn_agent(id)?;
         }
         Ok(())
     }
 
-    async fn state(&self, id: InstanceId) -> ServerState {
-        match (self.read_config(id), self.agent_pid(id)) {
+    async fn state(&self, id: InstanceId) -> Result<ServerState, ComputeError> {
+        Ok(match (self.read_config(id), self.agent_pid(id)) {
             (None, _) => ServerState::Missing,
             (Some(_), Some(_)) => ServerState::Running,
             (Some(_), None) => ServerState::Stopped,
-        }
+        })
     }
 
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError> {
         let dir = self.instance_dir(id);
         let needle = dir.to_string_lossy();
+        if self.read_config(id).is_some() {
+            let _marks = self.marks.lock().await;
+            write_private(&dir.join(STOPPED_FILE), b"")
+                .context("marking the server stopped")?;
+        }
         // The agent first, so it cannot start the datastore again meanwhile.
         if let Some(pid) = self.agent_pid(id) {
             terminate(&[pid], self.stop_grace).await;

@@ -33,11 +33,11 @@ async fn create_supervise_stop_destroy() {
     let driver =
         LocalProcessDriver::new(tmp.path().join("instances"), fake_agent(tmp.path())).unwrap();
     let id = InstanceId::new();
-    assert_eq!(driver.state(id).await, ServerState::Missing);
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Missing);
     assert!(driver.ensure_running(id).await.is_err());
 
     driver.create(&config(id)).await.unwrap();
-    assert_eq!(driver.state(id).await, ServerState::Running);
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Running);
     let dir = driver.instance_dir(id);
     let mode = std::fs::metadata(dir.join("agent.json"))
         .unwrap()
@@ -69,13 +69,13 @@ async fn create_supervise_stop_destroy() {
 
     // A dead agent is started again by ensure_running.
     driver.stop(id).await.unwrap();
-    assert_eq!(driver.state(id).await, ServerState::Stopped);
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Stopped);
     driver.ensure_running(id).await.unwrap();
-    assert_eq!(driver.state(id).await, ServerState::Running);
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Running);
     assert_eq!(driver.list().await.unwrap(), vec![id]);
 
     driver.destroy(id).await.unwrap();
-    assert_eq!(driver.state(id).await, ServerState::Missing);
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Missing);
     assert!(!dir.exists());
     let pid: i32 = pid.trim().parse().unwrap();
     assert!(

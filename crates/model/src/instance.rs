@@ -92,18 +92,22 @@ pub enum OperatingStatus {
     Shutdown,
     /// Stopped unexpectedly, or the agent went silent.
     Crashed,
-    /// Nothing is known (no heartbeat for a long time).
+    /// Nothing is known.
     Unknown,
+    /// The guest agent has been silent too long (its host or the network
+    /// to it may be down); shown, never stored.
+    Unavailable,
 }
 
 impl OperatingStatus {
-    pub const ALL: [OperatingStatus; 6] = [
+    pub const ALL: [OperatingStatus; 7] = [
         OperatingStatus::New,
         OperatingStatus::Healthy,
         OperatingStatus::Running,
         OperatingStatus::Shutdown,
         OperatingStatus::Crashed,
         OperatingStatus::Unknown,
+        OperatingStatus::Unavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +118,7 @@ impl OperatingStatus {
             OperatingStatus::Shutdown => "SHUTDOWN",
             OperatingStatus::Crashed => "CRASHED",
             OperatingStatus::Unknown => "UNKNOWN",
+            OperatingStatus::Unavailable => "UNAVAILABLE",
         }
     }
 

@@ -164,8 +164,12 @@ impl TaskManager {
         }
     }
 
-    /// Start agents of live instances that died.
+    /// Start agents of live instances that died (unless the compute hosts
+    /// do that themselves).
     async fn supervise(&self) {
+        if self.compute.supervises_agents() {
+            return;
+        }
         let Ok(instances) = self.store.list_instances(None, None, usize::MAX).await else {
             return;
         };

@@ -38,8 +38,8 @@ impl ComputeDriver for CountingCompute {
     async fn ensure_running(&self, _id: InstanceId) -> Result<(), ComputeError> {
         Ok(())
     }
-    async fn state(&self, _id: InstanceId) -> ServerState {
-        ServerState::Missing
+    async fn state(&self, _id: InstanceId) -> Result<ServerState, ComputeError> {
+        Ok(ServerState::Missing)
     }
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError> {
         *self.stops.lock().expect("lock").entry(id).or_default() += 1;

@@ -4,7 +4,7 @@
 //! the instance is created and deletes it with the instance; deleting a
 //! user closes its open connections.
 
-use super::names::{agent_permissions, agent_user};
+use super::names::{agent_user, Peer};
 use crate::BusError;
 use coffer_model::InstanceId;
 use serde_json::json;
@@ -135,8 +135,15 @@ impl BrokerAdmin {
     /// Create the broker user of instance `id`'s agent with `password`,
     /// confined to its own queue and routing keys.
     pub async fn create_agent_user(&self, id: InstanceId, password: &str) -> Result<(), BusError> {
-        let user = agent_user(id);
-        let p = agent_permissions(id);
+        self.create_peer_user(&Peer::Agent(id), password).await
+    }
+
+    /// Create (or re-key) the broker user of a confined peer with
+    /// `password`: it may read only its own queue and publish only to the
+    /// conductor exchange, with routing keys of its own prefix.
+    pub async fn create_peer_user(&self, peer: &Peer, password: &str) -> Result<(), BusError> {
+        let user = peer.user();
+        let p = peer.permissions();
         self.put(
             &format!("users/{}", encode(&user)),
             json!({"password": password, "tags": ""}),
@@ -158,7 +165,12 @@ impl BrokerAdmin {
     /// Delete the agent's user (its open connections are closed by the
     /// broker). Deleting a user that is gone is fine.
     pub async fn delete_agent_user(&self, id: InstanceId) -> Result<(), BusError> {
-        self.delete(&format!("users/{}", encode(&agent_user(id))))
+        self.delete_peer_user(&Peer::Agent(id)).await
+    }
+
+    /// Delete a confined peer's user; gone already is fine.
+    pub async fn delete_peer_user(&self, peer: &Peer) -> Result<(), BusError> {
+        self.delete(&format!("users/{}", encode(&peer.user())))
             .await
     }
 

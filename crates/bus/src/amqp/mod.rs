@@ -53,6 +53,19 @@ pub enum Endpoint {
     ControlPlane { process: String },
     /// The guest agent of one instance.
     Agent { instance: InstanceId },
+    /// The `coffer compute` daemon of one host.
+    ComputeHost { host: String },
+}
+
+impl Endpoint {
+    /// The confined peer this endpoint is (`None`: the control plane).
+    pub fn peer(&self) -> Option<Peer> {
+        match self {
+            Endpoint::ControlPlane { .. } => None,
+            Endpoint::Agent { instance } => Some(Peer::Agent(*instance)),
+            Endpoint::ComputeHost { host } => Some(Peer::ComputeHost(host.clone())),
+        }
+    }
 }
 
 /// How long a cast may wait for the broker (reconnection included) before
@@ -61,7 +74,9 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(15);
 /// Unacknowledged messages a consumer holds at once.
 const PREFETCH: u16 = 64;
 
-type Pending = HashMap<String, (InstanceId, oneshot::Sender<Result<Value, String>>)>;
+/// Calls waiting for their reply, by correlation id: who must answer, and
+/// where the answer goes.
+type Pending = HashMap<String, (Peer, oneshot::Sender<Result<Value, String>>)>;
 
 pub(crate) struct Shared {
     endpoint: Endpoint,
@@ -92,12 +107,17 @@ pub struct AgentAccess {
 }
 
 impl AgentAccess {
-    fn password(&self, id: InstanceId) -> String {
+    fn password(&self, peer: &Peer) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(b"coffer agent broker password\0");
         h.update(&self.secret);
-        h.update(id.to_string().as_bytes());
+        // An agent's by its instance id (as before compute hosts existed);
+        // a host's by its login, which no instance id can equal.
+        match peer {
+            Peer::Agent(id) => h.update(id.to_string().as_bytes()),
+            Peer::ComputeHost(_) => h.update(peer.user().as_bytes()),
+        }
         hex::encode(h.finalize())
     }
 }
@@ -118,10 +138,15 @@ pub fn broker_of(url: &str) -> Result<(String, u16, String), BusError> {
 
 /// The user name in an `amqp://user:password@host:port/vhost` URL.
 fn url_user(url: &str) -> Result<String, BusError> {
+    Ok(url_credentials(url)?.0)
+}
+
+/// The (decoded) user and password in an `amqp://` URL.
+pub fn url_credentials(url: &str) -> Result<(String, String), BusError> {
     let uri: lapin::uri::AMQPUri = url
         .parse()
         .map_err(|e: String| BusError::Codec(format!("bad broker URL: {e}")))?;
-    Ok(uri.authority.userinfo.username)
+    Ok((uri.authority.userinfo.username, uri.authority.userinfo.password))
 }
 
 impl AmqpBus {
@@ -130,11 +155,19 @@ impl AmqpBus {
     /// connection; an agent only consumes its own queue.
     pub fn start(url: &str, endpoint: Endpoint) -> Result<Self, BusError> {
         let user = url_user(url)?;
-        if let Endpoint::Agent { instance } = &endpoint {
-            if user != agent_user(*instance) {
+        if let Endpoint::ComputeHost { host } = &endpoint {
+            if !valid_host_name(host) {
+                return Err(BusError::Codec(format!(
+                    "bad compute host name {host:?} (lower-case letters, digits, dashes)"
+                )));
+            }
+        }
+        if let Some(peer) = endpoint.peer() {
+            if user != peer.user() {
                 return Err(BusError::Refused(format!(
-                    "an agent must log in as {}, not {user}",
-                    agent_user(*instance)
+                    "{} must log in as {}, not {user}",
+                    peer.prefix(),
+                    peer.user()
                 )));
             }
         }
@@ -146,6 +179,7 @@ impl AmqpBus {
         let name = match &endpoint {
             Endpoint::ControlPlane { process } => format!("coffer-ctl-{process}"),
             Endpoint::Agent { instance } => format!("coffer-agent-{instance}"),
+            Endpoint::ComputeHost { host } => format!("coffer-compute-{host}"),
         };
         let shared = Arc::new(Shared {
             endpoint,
@@ -198,10 +232,15 @@ impl AmqpBus {
     /// Create instance `id`'s agent queue (durable: requests wait there
     /// while the agent restarts). Control plane only.
     pub async fn declare_agent_queue(&self, id: InstanceId) -> Result<(), BusError> {
+        self.declare_peer_queue(&Peer::Agent(id)).await
+    }
+
+    /// Create a confined peer's queue. Control plane only.
+    pub async fn declare_peer_queue(&self, peer: &Peer) -> Result<(), BusError> {
         let session = self.control_session().await?;
         let ch = session.conn.create_channel().await.map_err(lapin_err)?;
         ch.queue_declare(
-            agent_queue(id).as_str().into(),
+            peer.queue().as_str().into(),
             QueueDeclareOptions {
                 durable: true,
                 ..Default::default()
@@ -216,10 +255,15 @@ impl AmqpBus {
 
     /// Remove instance `id`'s agent queue and what waits in it.
     pub async fn delete_agent_queue(&self, id: InstanceId) -> Result<(), BusError> {
+        self.delete_peer_queue(&Peer::Agent(id)).await
+    }
+
+    /// Remove a confined peer's queue and what waits in it.
+    pub async fn delete_peer_queue(&self, peer: &Peer) -> Result<(), BusError> {
         let session = self.control_session().await?;
         let ch = session.conn.create_channel().await.map_err(lapin_err)?;
         ch.queue_delete(
-            agent_queue(id).as_str().into(),
+            peer.queue().as_str().into(),
             QueueDeleteOptions::default(),
         )
         .await
@@ -238,6 +282,35 @@ impl AmqpBus {
             .link
             .wait_session(Instant::now() + PUBLISH_WAIT)
             .await
+    }
+
+    fn access(&self) -> Result<&AgentAccess, BusError> {
+        self.agents.as_ref().ok_or_else(|| {
+            BusError::Refused(
+                "this process cannot manage broker users (no broker management access)".into(),
+            )
+        })
+    }
+
+    /// Make `peer`'s broker user and queue (again: the same password every
+    /// time) and return the URL it logs in with, credentials included.
+    pub async fn register_peer(&self, peer: &Peer) -> Result<String, BusError> {
+        let access = self.access()?;
+        let password = access.password(peer);
+        access.admin.create_peer_user(peer, &password).await?;
+        self.declare_peer_queue(peer).await?;
+        Ok(format!(
+            "amqp://{}:{password}@{}/{}",
+            peer.user(),
+            access.broker,
+            admin::encode(access.admin.vhost())
+        ))
+    }
+
+    /// Remove `peer`'s broker user (which cuts its connections) and queue.
+    pub async fn unregister_peer(&self, peer: &Peer) -> Result<(), BusError> {
+        self.access()?.admin.delete_peer_user(peer).await?;
+        self.delete_peer_queue(peer).await
     }
 
     fn props(&self) -> BasicProperties {
@@ -298,14 +371,16 @@ impl Shared {
                 FieldTable::default(),
             )
             .await?;
-            ch.queue_bind(
-                replies.as_str().into(),
-                CONDUCTOR_EXCHANGE.into(),
-                reply_binding(process).as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+            for binding in reply_bindings(process) {
+                ch.queue_bind(
+                    replies.as_str().into(),
+                    CONDUCTOR_EXCHANGE.into(),
+                    binding.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            }
             let consumer = ch
                 .basic_consume(
                     replies.as_str().into(),
@@ -342,7 +417,7 @@ impl Shared {
         match (&self.endpoint, topic) {
             (Endpoint::ControlPlane { .. }, TASKMANAGER) => Ok(TASKMANAGER_QUEUE.into()),
             (Endpoint::ControlPlane { .. }, CONDUCTOR) => Ok(CONDUCTOR_QUEUE.into()),
-            (Endpoint::Agent { instance }, t) if t == agent_queue(*instance) => Ok(t.into()),
+            (endpoint, t) if endpoint.peer().is_some_and(|p| p.queue() == t) => Ok(t.into()),
             _ => Err(BusError::Refused(format!(
                 "{topic} cannot be subscribed to here"
             ))),
@@ -362,7 +437,7 @@ impl Shared {
         }
         let ch = session.conn.create_channel().await?;
         ch.basic_qos(PREFETCH, Default::default()).await?;
-        if matches!(self.endpoint, Endpoint::Agent { .. }) {
+        if self.endpoint.peer().is_some() {
             // The control plane made the queue; an agent may only look.
             ch.queue_declare(
                 queue.as_str().into(),
@@ -410,7 +485,7 @@ impl Bus for AmqpBus {
                 )
                 .await
             }
-            (Endpoint::ControlPlane { .. }, t) if t.starts_with("agent.") => {
+            (Endpoint::ControlPlane { .. }, t) if Peer::of_topic(t).is_some() => {
                 link.publish("", t, &bytes, persistent, deadline).await
             }
             (Endpoint::Agent { instance }, CONDUCTOR) => {
@@ -431,14 +506,11 @@ impl Bus for AmqpBus {
 
     async fn call(&self, topic: &str, body: Value, timeout: Duration) -> Result<Value, BusError> {
         let Endpoint::ControlPlane { process } = &self.shared.endpoint else {
-            return Err(BusError::Refused("agents do not call".into()));
+            return Err(BusError::Refused("only the control plane calls".into()));
         };
-        let Some(instance) = topic
-            .strip_prefix("agent.")
-            .and_then(|id| id.parse::<InstanceId>().ok())
-        else {
+        let Some(peer) = Peer::of_topic(topic) else {
             return Err(BusError::Refused(format!(
-                "calls go to agents, not {topic}"
+                "calls go to agents and compute hosts, not {topic}"
             )));
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| BusError::Codec(e.to_string()))?;
@@ -448,7 +520,7 @@ impl Bus for AmqpBus {
             .pending
             .lock()
             .expect("pending lock")
-            .insert(corr.clone(), (instance, tx));
+            .insert(corr.clone(), (peer, tx));
         let _forget = PendingGuard(&self.shared, &corr);
         let deadline = Instant::now() + timeout;
         // Expires on the broker with the caller's patience.
@@ -470,30 +542,11 @@ impl Bus for AmqpBus {
     }
 
     async fn register_agent(&self, id: InstanceId) -> Result<Option<String>, BusError> {
-        let Some(access) = &self.agents else {
-            return Err(BusError::Refused(
-                "this process cannot register agents (no broker management access)".into(),
-            ));
-        };
-        let password = access.password(id);
-        access.admin.create_agent_user(id, &password).await?;
-        self.declare_agent_queue(id).await?;
-        Ok(Some(format!(
-            "amqp://{}:{password}@{}/{}",
-            agent_user(id),
-            access.broker,
-            admin::encode(access.admin.vhost())
-        )))
+        self.register_peer(&Peer::Agent(id)).await.map(Some)
     }
 
     async fn unregister_agent(&self, id: InstanceId) -> Result<(), BusError> {
-        let Some(access) = &self.agents else {
-            return Err(BusError::Refused(
-                "this process cannot unregister agents (no broker management access)".into(),
-            ));
-        };
-        access.admin.delete_agent_user(id).await?;
-        self.delete_agent_queue(id).await
+        self.unregister_peer(&Peer::Agent(id)).await
     }
 
     async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError> {

@@ -3,7 +3,7 @@
 //! call, and the acknowledgement once the receiver is done.
 
 use super::link::Session;
-use super::names::{agent_of_user, news_key, reply_key, CONDUCTOR_EXCHANGE};
+use super::names::{news_key, Peer, CONDUCTOR_EXCHANGE};
 use super::{Endpoint, Shared};
 use crate::{agent_topic, Incoming, CONDUCTOR, TASKMANAGER};
 use futures::StreamExt;
@@ -83,7 +83,7 @@ pub(super) async fn deliveries(
     session.lost.cancel();
 }
 
-/// Hand each reply to the call waiting for it, if the agent it called sent it.
+/// Hand each reply to the call waiting for it, if the peer it called sent it.
 pub(super) async fn replies(shared: Arc<Shared>, session: Arc<Session>, mut consumer: Consumer) {
     while let Some(Ok(delivery)) = consumer.next().await {
         let props = &delivery.properties;
@@ -91,18 +91,18 @@ pub(super) async fn replies(shared: Arc<Shared>, session: Arc<Session>, mut cons
             tracing::warn!("dropped a reply without correlation id or user id");
             continue;
         };
-        let sender = agent_of_user(user.as_str());
+        let sender = Peer::of_user(user.as_str());
         let mut pending = shared.pending.lock().expect("pending lock");
         match pending.get(corr.as_str()) {
-            Some((expected, _)) if Some(*expected) == sender => {
+            Some((expected, _)) if Some(expected) == sender.as_ref() => {
                 let (_, tx) = pending
                     .remove(corr.as_str())
                     .expect("entry seen under the same lock");
                 let _ = tx.send(decode_reply(&delivery.data));
             }
             Some((expected, _)) => tracing::warn!(
-                from = %user, expected = %agent_topic(*expected),
-                "refused a reply from an agent that was not called"
+                from = %user, expected = %expected.prefix(),
+                "refused a reply from a peer that was not called"
             ),
             None => tracing::debug!("a reply nobody waits for any more"),
         }
@@ -132,19 +132,25 @@ impl Shared {
         let props = &d.properties;
         let user = props.user_id().as_ref().map(|u| u.as_str().to_string());
         let from = match (&self.endpoint, topic) {
+            // News about instance X only from X's agent, under X's key.
             (Endpoint::ControlPlane { .. }, CONDUCTOR) => match user.as_deref() {
-                Some(u) => match agent_of_user(u) {
-                    Some(id) if d.routing_key.as_str() == news_key(id) => Some(agent_topic(id)),
+                Some(u) => match Peer::of_user(u) {
+                    Some(Peer::Agent(id)) if d.routing_key.as_str() == news_key(id) => {
+                        Some(agent_topic(id))
+                    }
                     Some(_) => None,
                     None => Some("control-plane".to_string()),
                 },
                 None => None,
             },
             (Endpoint::ControlPlane { .. }, TASKMANAGER) => match user.as_deref() {
-                Some(u) if agent_of_user(u).is_none() => Some("control-plane".to_string()),
+                Some(u) if Peer::of_user(u).is_none() => Some("control-plane".to_string()),
                 _ => None,
             },
-            (Endpoint::Agent { .. }, _) => Some("control-plane".to_string()),
+            // Only the control plane can write to a peer's queue.
+            (Endpoint::Agent { .. } | Endpoint::ComputeHost { .. }, _) => {
+                Some("control-plane".to_string())
+            }
             _ => None,
         };
         let Some(from) = from else {
@@ -161,10 +167,10 @@ impl Shared {
                 return None;
             }
         };
-        let reply = match (&self.endpoint, props.reply_to(), props.correlation_id()) {
-            (Endpoint::Agent { instance }, Some(to), Some(corr)) => {
+        let reply = match (self.endpoint.peer(), props.reply_to(), props.correlation_id()) {
+            (Some(peer), Some(to), Some(corr)) => {
                 let (tx, rx) = oneshot::channel();
-                let key = reply_key(*instance, to.as_str());
+                let key = peer.reply_key(to.as_str());
                 let props = BasicProperties::default()
                     .with_content_type("application/json".into())
                     .with_user_id(self.user.as_str().into())
