@@ -19,6 +19,9 @@ command -v swift-proxy-server >/dev/null || need_apt+=(swift swift-proxy swift-a
 command -v memcached >/dev/null || need_apt+=(memcached)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# Several hosts as network namespaces, bridged to the machine's services.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v socat >/dev/null || need_apt+=(socat)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

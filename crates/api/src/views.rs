@@ -86,10 +86,7 @@ pub fn unavailable_reason(i: &Instance, silence: std::time::Duration) -> Option<
 
 /// `Some(age of the last heartbeat)` (`Some(None)`: never one) when a live
 /// instance's agent has been silent longer than `silence`.
-fn silent_for(
-    i: &Instance,
-    silence: std::time::Duration,
-) -> Option<Option<std::time::Duration>> {
+fn silent_for(i: &Instance, silence: std::time::Duration) -> Option<Option<std::time::Duration>> {
     if !i.status.is_serving() {
         return None;
     }

@@ -445,3 +445,113 @@ async fn a_deleted_agent_user_is_cut_off() {
         Err(BusError::NoRoute(_))
     ));
 }
+
+#[tokio::test]
+async fn compute_hosts_are_confined_like_agents() {
+    use coffer_bus::amqp::names::Peer;
+    use coffer_bus::amqp::AgentAccess;
+    use coffer_bus::compute_topic;
+    let broker = Broker::new().await;
+    let ctl = broker.control_plane().await.with_agent_access(AgentAccess {
+        admin: BrokerAdmin::new(MGMT, "guest", "guest", &broker.vhost).unwrap(),
+        broker: BROKER.into(),
+        secret: b"test secret".to_vec(),
+    });
+    let (h1, h2) = (
+        Peer::ComputeHost("h1".into()),
+        Peer::ComputeHost("h2".into()),
+    );
+    let url1 = ctl.register_peer(&h1).await.unwrap();
+    assert_eq!(
+        ctl.register_peer(&h1).await.unwrap(),
+        url1,
+        "registering again gives the same login"
+    );
+    ctl.register_peer(&h2).await.unwrap();
+    let (agent, _) = broker.register(&ctl).await;
+
+    // A host logs in only as itself, and answers the calls made to it.
+    assert!(AmqpBus::start(&url1, Endpoint::ComputeHost { host: "h2".into() }).is_err());
+    let host = AmqpBus::start(&url1, Endpoint::ComputeHost { host: "h1".into() }).unwrap();
+    host.wait_connected(Duration::from_secs(10)).await.unwrap();
+    let mut inbox = host.subscribe(&compute_topic("h1")).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(m) = inbox.next().await {
+            assert_eq!(m.from, "control-plane");
+            let body = m.body.clone();
+            m.reply(Ok(json!({"host": "h1", "echo": body})));
+        }
+    });
+    let got = ctl
+        .call(
+            &compute_topic("h1"),
+            json!({"n": 7}),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, json!({"host": "h1", "echo": {"n": 7}}));
+    assert!(matches!(
+        host.cast(CONDUCTOR, json!({})).await,
+        Err(BusError::Refused(_))
+    ));
+    assert!(matches!(
+        host.subscribe(&compute_topic("h2")).await,
+        Err(BusError::Refused(_))
+    ));
+    // Nobody serves h2: its call times out, it is not answered by h1.
+    let e = ctl
+        .call(&compute_topic("h2"), json!({}), Duration::from_millis(700))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BusError::Timeout(..)), "{e}");
+
+    // On the broker itself: h1 reads neither h2's queue nor an agent's,
+    // sends no task-manager command, writes to no queue directly, speaks
+    // neither for an agent nor for h2.
+    let conn = raw(&url1).await;
+    for queue in [h2.queue(), agent_topic(agent)] {
+        let ch = conn.create_channel().await.unwrap();
+        let err = ch
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect_err("h1 consumed another's queue");
+        assert!(err.to_string().contains("ACCESS_REFUSED"), "{queue}: {err}");
+    }
+    let as_h1 = BasicProperties::default().with_user_id(h1.user().as_str().into());
+    for (exchange, key) in [
+        (CONTROL_EXCHANGE, "taskmanager".to_string()),
+        ("", h2.queue()),
+        ("", agent_topic(agent)),
+        (CONDUCTOR_EXCHANGE, news_key(agent)),
+        (CONDUCTOR_EXCHANGE, h2.reply_key("anyone")),
+    ] {
+        let e = raw_publish(&conn, exchange, &key, as_h1.clone()).await;
+        assert!(
+            e.as_ref().unwrap_err().contains("ACCESS_REFUSED"),
+            "{exchange} {key}: {e:?}"
+        );
+    }
+    let as_h2 = BasicProperties::default().with_user_id(h2.user().as_str().into());
+    let e = raw_publish(&conn, CONDUCTOR_EXCHANGE, &h1.reply_key("anyone"), as_h2).await;
+    assert!(
+        e.as_ref().unwrap_err().contains("PRECONDITION_FAILED"),
+        "{e:?}"
+    );
+
+    // Removing the host cuts it off.
+    ctl.unregister_peer(&h1).await.unwrap();
+    let e = ctl
+        .call(&compute_topic("h1"), json!({}), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, BusError::NoRoute(_) | BusError::Timeout(..)),
+        "{e}"
+    );
+}

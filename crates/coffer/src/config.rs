@@ -423,9 +423,12 @@ impl Config {
             }
             other => bail!("unknown compute driver {other:?}; known: local-process, remote"),
         }
-        for host in self.compute.hosts.iter().chain(
-            Some(&self.compute.host).filter(|h| !h.is_empty()),
-        ) {
+        for host in self
+            .compute
+            .hosts
+            .iter()
+            .chain(Some(&self.compute.host).filter(|h| !h.is_empty()))
+        {
             if !valid_host_name(host) {
                 bail!("compute host name {host:?}: use lower-case letters, digits and dashes (at most 63)");
             }

@@ -73,7 +73,10 @@ async fn answer(
         }
         ComputeRequest::EnsureRunning { id } => driver.ensure_running(id).await,
         ComputeRequest::State { id } => {
-            return driver.state(id).await.map(|state| ComputeReply::State { state })
+            return driver
+                .state(id)
+                .await
+                .map(|state| ComputeReply::State { state })
         }
         ComputeRequest::Stop { id } => {
             tracing::info!(instance = %id, "stopping a server");

@@ -169,7 +169,9 @@ impl ComputeDriver for LocalProcessDriver {
         let _marks = self.marks.lock().await;
         match fs::remove_file(self.instance_dir(id).join(STOPPED_FILE)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(anyhow::Error::new(e).context("clearing the stopped mark").into())
+                return Err(anyhow::Error::new(e)
+                    .context("clearing the stopped mark")
+                    .into())
             }
             _ => {}
         }
@@ -192,8 +194,7 @@ impl ComputeDriver for LocalProcessDriver {
         let needle = dir.to_string_lossy();
         if self.read_config(id).is_some() {
             let _marks = self.marks.lock().await;
-            write_private(&dir.join(STOPPED_FILE), b"")
-                .context("marking the server stopped")?;
+            write_private(&dir.join(STOPPED_FILE), b"").context("marking the server stopped")?;
         }
         // The agent first, so it cannot start the datastore again meanwhile.
         if let Some(pid) = self.agent_pid(id) {

@@ -54,8 +54,12 @@ impl ComputeRequest {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum ComputeReply {
     Done,
-    State { state: ServerState },
-    Servers { ids: Vec<InstanceId> },
+    State {
+        state: ServerState,
+    },
+    Servers {
+        ids: Vec<InstanceId>,
+    },
     /// The host has no server for this instance.
     NotFound,
 }

@@ -186,7 +186,10 @@ impl ComputeDriver for RemoteCompute {
     }
 
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError> {
-        match self.ask_holder(id, ComputeRequest::Stop { id }, SLOW).await? {
+        match self
+            .ask_holder(id, ComputeRequest::Stop { id }, SLOW)
+            .await?
+        {
             None => Ok(()),
             Some(reply) => done(reply),
         }
@@ -228,7 +231,11 @@ impl ComputeDriver for RemoteCompute {
         if let Some((host, e)) = survey.silent.into_iter().next() {
             return Err(anyhow!("compute host {host} does not answer: {e}").into());
         }
-        Ok(survey.servers.into_iter().flat_map(|(_, ids)| ids).collect())
+        Ok(survey
+            .servers
+            .into_iter()
+            .flat_map(|(_, ids)| ids)
+            .collect())
     }
 
     /// Remote agents log in to the broker with their own users; no tokens.

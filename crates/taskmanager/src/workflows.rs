@@ -5,6 +5,7 @@ use crate::TaskManager;
 use anyhow::{anyhow, bail, Context};
 use coffer_bus::messages::{AgentRequest, AgentStatus};
 use coffer_bus::{agent_topic, BusError};
+use coffer_compute::ServerState;
 use coffer_model::{
     AgentConfig, CreateInstancePayload, InstanceId, InstanceStatus, Task, TaskKind, UserSpec,
 };
@@ -104,12 +105,22 @@ impl TaskManager {
     async fn delete_instance(&self, task: &mut Task) -> anyhow::Result<()> {
         let id = task.instance_id;
         if task.step.is_empty() || task.step == "accepted" {
-            // A graceful stop first; an agent that is gone is stopped by force below.
-            if let Err(e) = self
-                .call_agent_once(id, &AgentRequest::Stop, self.config.action_timeout)
-                .await
-            {
-                tracing::warn!(instance = %id, "graceful stop skipped: {e}");
+            // A graceful stop first, when an agent runs to ask (on the
+            // broker a request to an agent that never came up would wait
+            // out the whole timeout); the rest is stopped by force below.
+            match self.compute.state(id).await {
+                Ok(ServerState::Running) => {
+                    if let Err(e) = self
+                        .call_agent_once(id, &AgentRequest::Stop, self.config.action_timeout)
+                        .await
+                    {
+                        tracing::warn!(instance = %id, "graceful stop skipped: {e}");
+                    }
+                }
+                Ok(state) => {
+                    tracing::info!(instance = %id, ?state, "no agent runs; nothing to stop gracefully")
+                }
+                Err(e) => tracing::warn!(instance = %id, "graceful stop skipped: {e}"),
             }
             self.step(task, "stopped").await?;
         }

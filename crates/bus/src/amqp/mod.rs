@@ -146,7 +146,10 @@ pub fn url_credentials(url: &str) -> Result<(String, String), BusError> {
     let uri: lapin::uri::AMQPUri = url
         .parse()
         .map_err(|e: String| BusError::Codec(format!("bad broker URL: {e}")))?;
-    Ok((uri.authority.userinfo.username, uri.authority.userinfo.password))
+    Ok((
+        uri.authority.userinfo.username,
+        uri.authority.userinfo.password,
+    ))
 }
 
 impl AmqpBus {
@@ -262,12 +265,9 @@ impl AmqpBus {
     pub async fn delete_peer_queue(&self, peer: &Peer) -> Result<(), BusError> {
         let session = self.control_session().await?;
         let ch = session.conn.create_channel().await.map_err(lapin_err)?;
-        ch.queue_delete(
-            peer.queue().as_str().into(),
-            QueueDeleteOptions::default(),
-        )
-        .await
-        .map_err(lapin_err)?;
+        ch.queue_delete(peer.queue().as_str().into(), QueueDeleteOptions::default())
+            .await
+            .map_err(lapin_err)?;
         let _ = ch.close(200, "done".into()).await;
         Ok(())
     }

@@ -167,7 +167,11 @@ impl Shared {
                 return None;
             }
         };
-        let reply = match (self.endpoint.peer(), props.reply_to(), props.correlation_id()) {
+        let reply = match (
+            self.endpoint.peer(),
+            props.reply_to(),
+            props.correlation_id(),
+        ) {
             (Some(peer), Some(to), Some(corr)) => {
                 let (tx, rx) = oneshot::channel();
                 let key = peer.reply_key(to.as_str());

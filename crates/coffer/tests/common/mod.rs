@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod pg;
 pub mod rabbit;
 
@@ -28,6 +29,8 @@ pub struct Coffer {
     pub children: Vec<Child>,
     roles: Vec<&'static str>,
     env: Vec<(String, String)>,
+    /// The network namespace the processes run in (`None`: this one).
+    netns: Option<String>,
     /// With `COFFER_TEST_ROLES_APART=1`: the PostgreSQL database and broker
     /// vhost of this test's separate roles (dropped after the processes).
     _apart: Option<(pg::TempDb, rabbit::TestVhost)>,
@@ -61,6 +64,15 @@ impl Coffer {
     /// The given roles as separate processes sharing one state dir, with
     /// extra environment (e.g. a PostgreSQL metadata URL).
     pub fn start_roles(roles: &[&'static str], env: &[(&str, &str)]) -> Self {
+        let mut c = Self::unstarted(None, roles, env);
+        c.start();
+        c
+    }
+
+    /// As [`Self::start_roles`], but not started yet, and inside network
+    /// namespace `netns` when given (the caller bridges its 127.0.0.1:`port`
+    /// here before `start`).
+    pub fn unstarted(netns: Option<&str>, roles: &[&'static str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("coffer-test-")
             .tempdir()
@@ -83,17 +95,16 @@ impl Coffer {
         } else {
             (roles.to_vec(), None)
         };
-        let mut c = Coffer {
+        Coffer {
             dir,
             port: free_port(),
             octet,
             children: Vec::new(),
             roles,
             env,
+            netns: netns.map(String::from),
             _apart: apart,
-        };
-        c.start();
-        c
+        }
     }
 
     /// Run one statement with one text parameter (`$1`) on this coffer's
@@ -191,8 +202,11 @@ impl Coffer {
             .append(true)
             .open(self.dir.path().join("coffer.log"))
             .unwrap();
-        Command::new(BIN)
-            .arg(role)
+        let mut cmd = match &self.netns {
+            Some(ns) => netns::Hosts::exec(ns, BIN),
+            None => Command::new(BIN),
+        };
+        cmd.arg(role)
             .arg("--state-dir")
             .arg(self.dir.path())
             .env("COFFER__API__LISTEN", format!("127.0.0.1:{}", self.port))
