@@ -243,6 +243,7 @@ fn start_taskmanager(
         "remote" => Arc::new(RemoteCompute::new(
             bus.clone(),
             ctx.config.compute.hosts.clone(),
+            Arc::new(coffer_taskmanager::StorePlacements(ctx.store.clone())),
         )?),
         _ => {
             let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);

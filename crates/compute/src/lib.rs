@@ -12,7 +12,7 @@ pub mod protocol;
 mod remote;
 
 pub use local_process::LocalProcessDriver;
-pub use remote::RemoteCompute;
+pub use remote::{Placements, RemoteCompute};
 
 use async_trait::async_trait;
 use coffer_model::{AgentConfig, InstanceId};

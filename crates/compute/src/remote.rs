@@ -1,10 +1,11 @@
 //! The remote driver: servers live on other hosts, each run by a
 //! `coffer compute` daemon (see [`crate::host`]) that the task manager asks
-//! over the bus. Which host holds an instance is the hosts' own answer
-//! (they list their servers), remembered here once known; a new server
-//! goes to the answering host with the fewest. When a host does not answer,
-//! nothing is concluded about what it holds: the operation fails with a
-//! message naming the host, never "not found".
+//! over the bus. A new server goes to the answering host with the fewest
+//! servers; that choice is recorded durably ([`Placements`]) before the
+//! host is asked, so a create resumed after a crash goes to the same host
+//! and every later request goes straight to it. A host that does not
+//! answer fails the requests for its own servers, naming it; it is never
+//! taken to hold nothing, and it does not stop new servers going elsewhere.
 
 use crate::protocol::{ComputeReply, ComputeRequest};
 use crate::{ComputeDriver, ComputeError, ServerState};
@@ -12,8 +13,7 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use coffer_bus::{compute_topic, Bus};
 use coffer_model::{AgentConfig, InstanceId};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a host may take to list its servers or answer a quick request.
@@ -22,11 +22,21 @@ const QUICK: Duration = Duration::from_secs(10);
 /// waits up to 20 s for each of its processes).
 const SLOW: Duration = Duration::from_secs(75);
 
+/// Where servers were placed, kept durably by the control plane (the
+/// metadata store).
+#[async_trait]
+pub trait Placements: Send + Sync + 'static {
+    /// The host instance `id`'s server was placed on; `None`: never placed.
+    async fn host_of(&self, id: InstanceId) -> anyhow::Result<Option<String>>;
+    /// Record `host` for `id` unless a host is recorded already; the
+    /// recorded one.
+    async fn place(&self, id: InstanceId, host: &str) -> anyhow::Result<String>;
+}
+
 pub struct RemoteCompute {
     bus: Arc<dyn Bus>,
     hosts: Vec<String>,
-    /// Where each known server lives.
-    placed: Mutex<HashMap<InstanceId, String>>,
+    placements: Arc<dyn Placements>,
 }
 
 /// What asking every host for its servers gave.
@@ -36,15 +46,20 @@ struct Survey {
 }
 
 impl RemoteCompute {
-    /// Servers go to `hosts` (names of `coffer compute` daemons).
-    pub fn new(bus: Arc<dyn Bus>, hosts: Vec<String>) -> anyhow::Result<Self> {
+    /// New servers go to `hosts` (names of `coffer compute` daemons);
+    /// where each went is kept in `placements`.
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        hosts: Vec<String>,
+        placements: Arc<dyn Placements>,
+    ) -> anyhow::Result<Self> {
         if hosts.is_empty() {
             anyhow::bail!("the remote compute driver needs at least one host");
         }
         Ok(Self {
             bus,
             hosts,
-            placed: Mutex::new(HashMap::new()),
+            placements,
         })
     }
 
@@ -82,51 +97,38 @@ impl RemoteCompute {
                 Err(e) => survey.silent.push((host, e)),
             }
         }
-        let mut placed = self.placed.lock().expect("placed lock");
-        for (host, ids) in &survey.servers {
-            for id in ids {
-                placed.insert(*id, host.clone());
-            }
-        }
         survey
     }
 
-    /// The host holding `id`: `None` only when every host answered and
-    /// none has it.
-    async fn host_of(&self, id: InstanceId) -> Result<Option<String>, ComputeError> {
-        if let Some(h) = self.placed.lock().expect("placed lock").get(&id) {
-            return Ok(Some(h.clone()));
-        }
-        let survey = self.survey().await;
-        if let Some((host, _)) = survey.servers.iter().find(|(_, ids)| ids.contains(&id)) {
-            return Ok(Some(host.clone()));
-        }
-        match survey.silent.into_iter().next() {
-            None => Ok(None),
-            Some((host, e)) => Err(anyhow!(
-                "cannot tell where instance {id} runs: compute host {host} does not answer ({e})"
-            )
-            .into()),
-        }
-    }
-
-    /// Ask the host holding `id`; `Ok(None)` when no host has it.
+    /// Ask the host `id` was placed on; `Ok(None)` when it was never
+    /// placed, or its host has no such server.
     async fn ask_holder(
         &self,
         id: InstanceId,
         request: ComputeRequest,
         timeout: Duration,
     ) -> Result<Option<ComputeReply>, ComputeError> {
-        let Some(host) = self.host_of(id).await? else {
+        let Some(host) = self.placements.host_of(id).await? else {
             return Ok(None);
         };
         match self.ask(&host, &request, timeout).await? {
-            ComputeReply::NotFound => {
-                self.placed.lock().expect("placed lock").remove(&id);
-                Ok(None)
-            }
+            ComputeReply::NotFound => Ok(None),
             reply => Ok(Some(reply)),
         }
+    }
+
+    /// The answering host with the fewest servers.
+    async fn choose_host(&self) -> Result<String, ComputeError> {
+        let survey = self.survey().await;
+        if let Some((host, _)) = survey.servers.iter().min_by_key(|(_, ids)| ids.len()) {
+            return Ok(host.clone());
+        }
+        let why: Vec<String> = survey
+            .silent
+            .iter()
+            .map(|(host, e)| format!("{host}: {e}"))
+            .collect();
+        Err(anyhow!("no compute host answers ({})", why.join("; ")).into())
     }
 }
 
@@ -141,30 +143,20 @@ fn done(reply: ComputeReply) -> Result<(), ComputeError> {
 impl ComputeDriver for RemoteCompute {
     async fn create(&self, config: &AgentConfig) -> Result<(), ComputeError> {
         let id = config.instance_id;
-        let host = match self.host_of(id).await {
-            Ok(Some(host)) => host,
-            // Somewhere new: the answering host with the fewest servers.
-            // A silent host may hold it already only if this create ran
-            // before and that host went quiet; then wait for it instead.
-            Ok(None) => {
-                let survey = self.survey().await;
-                let host = survey
-                    .servers
-                    .iter()
-                    .min_by_key(|(_, ids)| ids.len())
-                    .map(|(h, _)| h.clone())
-                    .ok_or_else(|| anyhow!("no compute host answers"))?;
-                tracing::info!(instance = %id, %host, "placing the server");
+        let host = match self.placements.host_of(id).await? {
+            // Placed before (a resumed create): the same host, answering or not.
+            Some(host) => host,
+            None => {
+                let chosen = self.choose_host().await?;
+                let host = self.placements.place(id, &chosen).await?;
+                tracing::info!(instance = %id, %host, "server placed");
                 host
             }
-            Err(e) => return Err(e),
         };
         let request = ComputeRequest::Create {
             config: config.clone(),
         };
-        done(self.ask(&host, &request, QUICK).await?)?;
-        self.placed.lock().expect("placed lock").insert(id, host);
-        Ok(())
+        done(self.ask(&host, &request, QUICK).await?)
     }
 
     async fn ensure_running(&self, id: InstanceId) -> Result<(), ComputeError> {
@@ -201,11 +193,7 @@ impl ComputeDriver for RemoteCompute {
             .await?
         {
             None => Ok(()),
-            Some(reply) => {
-                done(reply)?;
-                self.placed.lock().expect("placed lock").remove(&id);
-                Ok(())
-            }
+            Some(reply) => done(reply),
         }
     }
 

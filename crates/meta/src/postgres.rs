@@ -29,6 +29,7 @@ impl PostgresStore {
             7,
             include_str!("../migrations/postgres/0007_agent_protocol.sql"),
         ),
+        (8, include_str!("../migrations/postgres/0008_placement.sql")),
     ];
     /// Serializes processes migrating at once; released at commit. The key
     /// is "Coffer" in ASCII.

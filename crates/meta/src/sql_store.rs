@@ -39,6 +39,7 @@ macro_rules! impl_metadata_store {
         $crate::auth_sql::impl_auth_store!($store);
         $crate::quota_sql::impl_quota_store!($store, $db);
         $crate::task_lease_sql::impl_task_lease_store!($store);
+        $crate::placement_sql::impl_placement_store!($store);
 
         #[async_trait::async_trait]
         impl MetadataStore for $store {

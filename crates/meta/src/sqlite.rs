@@ -32,6 +32,7 @@ impl SqliteStore {
             7,
             include_str!("../migrations/sqlite/0007_agent_protocol.sql"),
         ),
+        (8, include_str!("../migrations/sqlite/0008_placement.sql")),
     ];
     /// Write transactions hold the database's write lock from their start, so
     /// concurrent migrators are already serialized.

@@ -18,6 +18,7 @@ pub trait MetadataStore:
     crate::AuthStore
     + crate::BackupStore
     + crate::ConfigurationStore
+    + crate::PlacementStore
     + crate::QuotaStore
     + crate::TaskLeaseStore
     + Send

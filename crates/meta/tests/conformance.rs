@@ -87,6 +87,7 @@ conformance!(
         finished_tasks_are_never_claimed,
         concurrent_claims_hand_each_task_to_one_owner,
         datastore_changes_of_an_instance_run_in_order,
+        placement_is_recorded_once,
     ],
     url: [concurrent_open_migrates_once]
 );

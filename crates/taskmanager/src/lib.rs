@@ -17,8 +17,10 @@ mod conductor;
 mod configuration;
 mod lease;
 mod manager;
+mod placements;
 mod workflows;
 
 pub use backups::BackupSettings;
 pub use conductor::run_conductor;
 pub use manager::{TaskManager, TaskManagerConfig};
+pub use placements::StorePlacements;

@@ -264,3 +264,28 @@ pub async fn datastore_changes_of_an_instance_run_in_order(store: Store) {
         Some(restart)
     );
 }
+
+/// An instance's compute host is recorded once: the first placement wins,
+/// and it is still known after the instance is deleted.
+pub async fn placement_is_recorded_once(store: Store) {
+    use super::common::{active, assert_not_found};
+    let inst = active(&store, "p").await;
+    assert_eq!(store.instance_host(inst.id).await.unwrap(), None);
+    assert_eq!(store.place_instance(inst.id, "h1").await.unwrap(), "h1");
+    assert_eq!(
+        store.place_instance(inst.id, "h2").await.unwrap(),
+        "h1",
+        "a second placement gets the first"
+    );
+    assert_eq!(
+        store.instance_host(inst.id).await.unwrap().as_deref(),
+        Some("h1")
+    );
+    store.mark_instance_deleted(inst.id).await.unwrap();
+    assert_eq!(
+        store.instance_host(inst.id).await.unwrap().as_deref(),
+        Some("h1")
+    );
+    assert_not_found(store.instance_host(InstanceId::new()).await);
+    assert_not_found(store.place_instance(InstanceId::new(), "h1").await);
+}
