@@ -85,14 +85,7 @@ fn roles_apart_on_postgres_and_rabbitmq() {
         "{out:?}"
     );
 
-    let (code, v) = c.http(
-        "POST",
-        &format!("/instances/{id}/action"),
-        Some(r#"{"restart": {}}"#),
-    );
-    assert_eq!(code, 202, "{v}");
-    let inst = c.wait_status(&id, &["ACTIVE", "ERROR"], Duration::from_secs(60));
-    assert_eq!(inst["status"], "ACTIVE", "{inst}");
+    c.restart_instance(&id);
 
     assert_eq!(c.http("DELETE", &format!("/instances/{id}"), None).0, 202);
     c.wait_gone(&id, Duration::from_secs(60));

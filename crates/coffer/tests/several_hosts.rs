@@ -7,7 +7,8 @@
 //! heartbeat timeout: the instance shows UNAVAILABLE with a reason, a
 //! create that needs the host fails with a message naming it, a backup
 //! asked for meanwhile waits and is done once the link is back, and the
-//! instance comes back HEALTHY by itself.
+//! instance comes back HEALTHY by itself. The compute daemon killed with
+//! -9 leaves its instances running, and a new one serves them.
 
 #[path = "common/backup.rs"]
 mod backup;
@@ -137,14 +138,7 @@ fn control_plane_and_compute_host_in_separate_namespaces() {
     let first = backup::backup(&c, &id, "across", false);
     let first_id = first["id"].as_str().unwrap().to_string();
     assert_eq!(redis(&ch, &ip, &["SET", "k", "after"]), "OK");
-    let (code, v) = c.http(
-        "POST",
-        &format!("/instances/{id}/action"),
-        Some(r#"{"restart": {}}"#),
-    );
-    assert_eq!(code, 202, "{v}");
-    let inst = c.wait_status(&id, &["ACTIVE", "ERROR"], Duration::from_secs(60));
-    assert_eq!(inst["status"], "ACTIVE", "{inst}");
+    c.restart_instance(&id);
     assert_eq!(redis(&ch, &ip, &["GET", "k"]), "after");
     let servers = instance_processes_of(&host_dir, &id, "redis-server");
 
@@ -197,6 +191,20 @@ fn control_plane_and_compute_host_in_separate_namespaces() {
     // Restore the first backup onto the compute host: its data is there.
     let (restored, restored_ip) = backup::active(&c, "restored", "redis", Some(&first_id));
     assert_eq!(redis(&ch, &restored_ip, &["GET", "k"]), "before");
+
+    // The compute daemon dies (kill -9): the instances run on; a new
+    // daemon serves the next restart.
+    compute.kill().unwrap();
+    compute.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        instance_processes_of(&host_dir, &id, "redis-server"),
+        servers
+    );
+    assert_eq!(redis(&ch, &ip, &["GET", "k"]), "after");
+    compute = start_compute(&ch, &host_dir);
+    c.restart_instance(&id);
+    assert_eq!(redis(&ch, &ip, &["GET", "k"]), "after");
 
     // Delete everything: nothing left on the host or on the broker but
     // the host's own login, which goes with `compute-host remove`.

@@ -323,6 +323,19 @@ impl Coffer {
         }
     }
 
+    /// Restart instance `id` through the API and wait until it is ACTIVE.
+    pub fn restart_instance(&self, id: &str) -> Value {
+        let (code, v) = self.http(
+            "POST",
+            &format!("/instances/{id}/action"),
+            Some(r#"{"restart": {}}"#),
+        );
+        assert_eq!(code, 202, "{v}");
+        let inst = self.wait_status(id, &["ACTIVE", "ERROR"], Duration::from_secs(60));
+        assert_eq!(inst["status"], "ACTIVE", "{inst}\n{}", self.log());
+        inst
+    }
+
     pub fn wait_gone(&self, id: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.http("GET", &format!("/instances/{id}"), None).0 != 404 {
