@@ -55,11 +55,20 @@ pub fn control_plane(
     }))
 }
 
-/// The control plane's broker, connected, with management access.
+/// The control plane's broker, connected, with management access. Only
+/// on a control-plane host: a host's password derives from the control
+/// plane's `broker-agents.key`, which this never makes.
 async fn managing(args: &ServerArgs) -> anyhow::Result<AmqpBus> {
     let (state_dir, config) = load_config(args)?;
     if config.bus.kind != "amqp" {
         anyhow::bail!("compute hosts need bus.kind = \"amqp\" in the control plane's coffer.toml");
+    }
+    let key = in_state(&state_dir, &config.bus.agent_secret_file);
+    if !key.exists() {
+        anyhow::bail!(
+            "{} does not exist: run this with the state dir of a control-plane host whose task manager has started (--state-dir)",
+            key.display()
+        );
     }
     let bus = control_plane(&state_dir, &config, true)?;
     bus.wait_connected(Duration::from_secs(10))

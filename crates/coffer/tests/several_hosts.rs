@@ -93,6 +93,7 @@ fn control_plane_and_compute_host_in_separate_namespaces() {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut c = Coffer::unstarted(Some(&cp), &["taskmanager", "conductor", "api"], &env_refs);
     hosts.bring_out(&cp, c.port);
+    c.start();
 
     // Register the compute host on the control plane; it gets the lines of
     // its configuration (its own broker login, the broker across the link).
@@ -112,7 +113,6 @@ fn control_plane_and_compute_host_in_separate_namespaces() {
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("coffer.toml"), &host_toml).unwrap();
     let mut compute = start_compute(&ch, &host_dir);
-    c.start();
 
     // Create: the server, its agent and its datastore live on the compute
     // host, none on the control plane's.
@@ -166,7 +166,6 @@ fn control_plane_and_compute_host_in_separate_namespaces() {
     assert_eq!(failed["status"], "ERROR", "{failed}");
     let fault = failed["fault"]["message"].as_str().unwrap_or_default();
     assert!(fault.contains("compute host h1"), "{failed}");
-    assert!(cut_at.elapsed() > Duration::from_secs(15));
 
     // The link returns: the agent reports again by itself, and the backup
     // asked for during the cut is done.

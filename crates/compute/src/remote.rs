@@ -13,14 +13,18 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use coffer_bus::{compute_topic, Bus};
 use coffer_model::{AgentConfig, InstanceId};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How long a host may take to list its servers or answer a quick request.
 const QUICK: Duration = Duration::from_secs(10);
 /// How long a host may take to stop or remove a server (the local driver
 /// waits up to 20 s for each of its processes).
 const SLOW: Duration = Duration::from_secs(75);
+/// How long a host that did not answer is left out of placement, so that
+/// one dead host does not make every create wait for it.
+const SKIP_SILENT: Duration = Duration::from_secs(30);
 
 /// Where servers were placed, kept durably by the control plane (the
 /// metadata store).
@@ -37,6 +41,8 @@ pub struct RemoteCompute {
     bus: Arc<dyn Bus>,
     hosts: Vec<String>,
     placements: Arc<dyn Placements>,
+    /// When each host last failed to answer a survey.
+    silent_since: Mutex<HashMap<String, Instant>>,
 }
 
 /// What asking every host for its servers gave.
@@ -60,6 +66,7 @@ impl RemoteCompute {
             bus,
             hosts,
             placements,
+            silent_since: Mutex::new(HashMap::new()),
         })
     }
 
@@ -79,8 +86,9 @@ impl RemoteCompute {
             .map_err(|e| anyhow!("compute host {host} answered {}: {e}", request.method()).into())
     }
 
-    async fn survey(&self) -> Survey {
-        let asks = self.hosts.iter().map(|h| async move {
+    /// Ask `hosts` for their servers.
+    async fn survey(&self, hosts: &[String]) -> Survey {
+        let asks = hosts.iter().map(|h| async move {
             let reply = self.ask(h, &ComputeRequest::List, QUICK).await;
             (h.clone(), reply)
         });
@@ -96,6 +104,13 @@ impl RemoteCompute {
                     .push((host, anyhow!("unexpected answer {other:?}").into())),
                 Err(e) => survey.silent.push((host, e)),
             }
+        }
+        let mut silent = self.silent_since.lock().expect("silent lock");
+        for (host, _) in &survey.servers {
+            silent.remove(host);
+        }
+        for (host, _) in &survey.silent {
+            silent.insert(host.clone(), Instant::now());
         }
         survey
     }
@@ -117,9 +132,23 @@ impl RemoteCompute {
         }
     }
 
-    /// The answering host with the fewest servers.
+    /// The answering host with the fewest servers. Hosts that did not
+    /// answer lately are not asked (unless no other is left).
     async fn choose_host(&self) -> Result<String, ComputeError> {
-        let survey = self.survey().await;
+        let candidates: Vec<String> = {
+            let silent = self.silent_since.lock().expect("silent lock");
+            self.hosts
+                .iter()
+                .filter(|h| silent.get(*h).is_none_or(|t| t.elapsed() > SKIP_SILENT))
+                .cloned()
+                .collect()
+        };
+        let ask = if candidates.is_empty() {
+            &self.hosts
+        } else {
+            &candidates
+        };
+        let survey = self.survey(ask).await;
         if let Some((host, _)) = survey.servers.iter().min_by_key(|(_, ids)| ids.len()) {
             return Ok(host.clone());
         }
@@ -215,7 +244,7 @@ impl ComputeDriver for RemoteCompute {
     /// Every host's servers; fails when a host does not answer (a partial
     /// list would make the others' servers look like orphans).
     async fn list(&self) -> Result<Vec<InstanceId>, ComputeError> {
-        let survey = self.survey().await;
+        let survey = self.survey(&self.hosts).await;
         if let Some((host, e)) = survey.silent.into_iter().next() {
             return Err(anyhow!("compute host {host} does not answer: {e}").into());
         }

@@ -100,14 +100,15 @@ pub enum OperatingStatus {
 }
 
 impl OperatingStatus {
-    pub const ALL: [OperatingStatus; 7] = [
+    /// The statuses an agent reports and the store keeps (not
+    /// `Unavailable`, which only a view shows).
+    pub const ALL: [OperatingStatus; 6] = [
         OperatingStatus::New,
         OperatingStatus::Healthy,
         OperatingStatus::Running,
         OperatingStatus::Shutdown,
         OperatingStatus::Crashed,
         OperatingStatus::Unknown,
-        OperatingStatus::Unavailable,
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -120,7 +120,10 @@ impl TaskManager {
                 Ok(state) => {
                     tracing::info!(instance = %id, ?state, "no agent runs; nothing to stop gracefully")
                 }
-                Err(e) => tracing::warn!(instance = %id, "graceful stop skipped: {e}"),
+                // Its host does not answer: neither stop nor remove can be
+                // done now; the delete fails with the reason and can be
+                // asked for again.
+                Err(e) => return Err(e).context("asking the compute host about the server"),
             }
             self.step(task, "stopped").await?;
         }
