@@ -1,31 +1,13 @@
 //! The local-process driver against a stand-in agent (a shell script), so
 //! the process bookkeeping is tested apart from the real agent.
 
+mod common;
+
 use coffer_compute::{ComputeDriver, LocalProcessDriver, ServerState};
 use coffer_model::{AgentConfig, InstanceId};
+use common::{config, fake_agent};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-fn fake_agent(dir: &Path) -> std::path::PathBuf {
-    let exe = dir.join("fake-agent");
-    std::fs::write(&exe, "#!/bin/sh\nwhile true; do sleep 0.2; done\n").unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    exe
-}
-
-fn config(id: InstanceId) -> AgentConfig {
-    AgentConfig {
-        instance_id: id,
-        manager: "mariadb".into(),
-        ip: "127.10.0.9".parse().unwrap(),
-        ram_mb: 512,
-        volume_size_gb: 1,
-        bus_socket: "/nonexistent".into(),
-        token: String::new(),
-        heartbeat_interval_ms: 1000,
-        bus_url: None,
-    }
-}
 
 #[tokio::test]
 async fn create_supervise_stop_destroy() {

@@ -3,39 +3,20 @@
 //! placement, every method, a host's own supervision, and a host that
 //! stops answering.
 
+mod common;
+
 use coffer_bus::{Bus, InProcessBus};
 use coffer_compute::{
     ComputeDriver, ComputeError, LocalProcessDriver, Placements, RemoteCompute, ServerState,
 };
 use coffer_model::{AgentConfig, InstanceId};
+use common::{config, fake_agent};
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-fn fake_agent(dir: &Path) -> PathBuf {
-    let exe = dir.join("fake-agent");
-    std::fs::write(&exe, "#!/bin/sh\nwhile true; do sleep 0.2; done\n").unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    exe
-}
-
-fn config(id: InstanceId) -> AgentConfig {
-    AgentConfig {
-        instance_id: id,
-        manager: "redis".into(),
-        ip: "127.10.0.9".parse().unwrap(),
-        ram_mb: 512,
-        volume_size_gb: 1,
-        bus_socket: "/nonexistent".into(),
-        token: String::new(),
-        heartbeat_interval_ms: 1000,
-        bus_url: None,
-    }
-}
 
 /// Placements in memory (the control plane keeps them in its store).
 #[derive(Default)]
