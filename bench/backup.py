@@ -448,9 +448,10 @@ def swift_operator_backup(ds, inst, work, swift, container, obj):
 
 
 def page_cache_write_mb_s(work, mb=512):
-    """How fast this machine takes new data into the page cache (no fsync, as
-    neither Coffer's storage nor the shell pipelines sync): a VM whose free
-    memory goes back to the host pays for every fresh page."""
+    """How fast this machine takes new data into the page cache, as the shell
+    pipelines write their files (no fsync): a VM whose free memory goes back
+    to the host pays for every fresh page. Coffer's filesystem storage writes
+    with direct I/O and syncs before it commits, so it does not pay this."""
     path = os.path.join(work, "dd-test")
     t0 = time.monotonic()
     subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mb}"], check=True,
@@ -631,7 +632,8 @@ def bench_datastore(args, ds, coffer, swift, work, flavor, volume_gb):
         out["load"] = ds.load(inst, args.gb)
         rows = out["load"]["rows"]
         print(f"[{ds.name}] loaded {ds.describe_load(out['load'])}", flush=True)
-        # Warm-up, not counted: every method then reads the data files from the page cache alike.
+        # Warm-up, not counted: every method then starts alike (mariabackup reads InnoDB
+        # files around the page cache, so each run reads them from the disk anyway).
         warm = raw_backup(ds, inst, work)
         out["warmup_s"] = warm["seconds"]
         print(f"[{ds.name}] warm-up raw stream: {warm['seconds']:.2f} s", flush=True)

@@ -1,10 +1,12 @@
 //! Backup direction: plain stream -> chunks -> compressed, sealed frames,
 //! hashed and written in order.
 //!
-//! Two loops run concurrently in the caller's task: one reads chunks and
-//! submits them to the workers (`workers.rs`), the other takes the sealed
-//! frames in order and writes them; a thread of its own hashes them. Reading, the CPU work and
-//! writing all overlap, and the bounded queue between them keeps memory at
+//! Three loops run concurrently in the caller's task: one reads chunks
+//! (ahead of the workers by a few MiB, so the backup tool is never kept
+//! waiting on a full pipe while both cores compress), one submits them to
+//! the workers (`workers.rs`), and one takes the sealed frames in order and
+//! writes them; a thread of its own hashes them. Reading, the CPU work and
+//! writing all overlap, and the bounded queues between them keep memory at
 //! a few chunks however long the stream is.
 
 use crate::format::{Header, HEADER_LEN};
@@ -15,6 +17,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// Bytes read and waiting for a worker, at most (at least two chunks).
+const READ_AHEAD_BYTES: usize = 8 << 20;
 
 /// Encode `reader` to `writer`: the whole object, then flush and shutdown.
 ///
@@ -43,16 +48,23 @@ where
         nonce_prefix,
     };
     let header_bytes = header.to_bytes();
+    let read_ahead = (READ_AHEAD_BYTES / opts.chunk_size).max(2);
     let sealer = Arc::new(Sealer::for_encode(
         key,
         &header,
         opts.codec,
-        workers::buffers_in_use(opts.parallelism),
+        workers::buffers_in_use(opts.parallelism) + read_ahead,
     ));
     let (submitter, mut results) = workers::ordered::<Sealed>(opts.parallelism);
     let chunk_size = opts.chunk_size;
 
-    // The reader's own handle: `sealer` stays with the writer.
+    // Reading runs ahead of the workers by up to `READ_AHEAD_BYTES`: the
+    // backup tool's output is drained while both cores compress, so the
+    // tool keeps reading its files instead of waiting on a full pipe, and
+    // its waits on the disk overlap the CPU work here rather than adding
+    // to it.
+    let (to_submit, mut read_chunks) =
+        tokio::sync::mpsc::channel::<(u32, bool, Vec<u8>)>(read_ahead);
     let reader_sealer = sealer.clone();
     let read = async move {
         let sealer = reader_sealer;
@@ -65,9 +77,8 @@ where
             // A short chunk is the last. A stream that ends on a chunk
             // boundary ends with an empty final chunk.
             let is_final = len < chunk_size;
-            let s = sealer.clone();
-            if !submitter.submit(move || s.seal(index, is_final, buf)).await || is_final {
-                return Ok(());
+            if to_submit.send((index, is_final, buf)).await.is_err() || is_final {
+                return Ok::<(), PipelineError>(());
             }
             index = index.checked_add(1).ok_or_else(|| {
                 PipelineError::InvalidOptions(format!(
@@ -75,6 +86,16 @@ where
                 ))
             })?;
         }
+    };
+    let submit_sealer = sealer.clone();
+    let submit = async move {
+        while let Some((index, is_final, buf)) = read_chunks.recv().await {
+            let s = submit_sealer.clone();
+            if !submitter.submit(move || s.seal(index, is_final, buf)).await {
+                break;
+            }
+        }
+        Ok(())
     };
 
     // SHA-256 is sequential over the whole object: it runs on a thread of
@@ -119,7 +140,7 @@ where
         ))
     };
 
-    let ((), (plain_bytes, stored_bytes)) = tokio::try_join!(read, write)?;
+    let ((), (), (plain_bytes, stored_bytes)) = tokio::try_join!(read, submit, write)?;
     drop(to_hash);
     let hasher = hashing
         .await

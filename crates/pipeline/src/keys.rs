@@ -8,6 +8,7 @@
 use crate::PipelineError;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use rand::RngCore;
+use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -38,10 +39,15 @@ impl DataKey {
         &self.0
     }
 
-    /// The cipher of this key. Its key schedule is wiped when dropped (the
-    /// `zeroize` feature of `aes`/`aes-gcm`).
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new((&self.0).into())
+    /// The cipher that seals and opens this backup's chunks: ring's
+    /// AES-256-GCM, which uses the CPU's vector AES and carry-less multiply
+    /// (about 8 GB/s a core where the pure-Rust one does 1.5). Unlike the
+    /// master key's cipher, its expanded key schedule is not wiped when
+    /// dropped: ring offers no way to, and the data key it comes from is.
+    pub(crate) fn chunk_cipher(&self) -> LessSafeKey {
+        let key = UnboundKey::new(&AES_256_GCM, &self.0)
+            .expect("a 32-byte key is what AES-256-GCM takes");
+        LessSafeKey::new(key)
     }
 }
 

@@ -19,8 +19,9 @@ pub struct EncodeOptions {
     /// verifies before writing.
     pub chunk_size: usize,
     /// Chunks compressed and sealed at once (default: the cores available).
-    /// Memory in use is at most `3 * parallelism + 2` chunk-sized buffers,
-    /// whatever the stream's size.
+    /// Memory in use is at most `3 * parallelism + 2` chunk-sized buffers
+    /// plus 8 MiB (at least two chunks) read ahead, whatever the stream's
+    /// size.
     pub parallelism: usize,
 }
 

@@ -13,13 +13,12 @@ use crate::format::{
 };
 use crate::pool::BufferPool;
 use crate::{DataKey, PipelineError};
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag};
 
 /// A stream's key, header and buffers: everything a worker needs, shared
 /// by the reader, the workers and the writer.
 pub(crate) struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: LessSafeKey,
     header: [u8; HEADER_LEN],
     nonce_prefix: [u8; 8],
     /// How `seal` compresses: the configured codec, with its level.
@@ -61,7 +60,7 @@ impl Sealer {
     /// `keep` idle buffers.
     pub fn for_encode(key: &DataKey, header: &Header, codec: Codec, keep: usize) -> Self {
         Sealer {
-            cipher: key.cipher(),
+            cipher: key.chunk_cipher(),
             header: header.to_bytes(),
             nonce_prefix: header.nonce_prefix,
             codec,
@@ -108,13 +107,13 @@ impl Sealer {
         let flags = if is_final { FLAG_FINAL } else { 0 };
         let tag = self
             .cipher
-            .encrypt_in_place_detached(
-                Nonce::from_slice(&format::nonce(&self.nonce_prefix, index)),
-                &format::aad(&self.header, index, flags),
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(format::nonce(&self.nonce_prefix, index)),
+                Aad::from(format::aad(&self.header, index, flags)),
                 &mut frame[SEALED_AT..],
             )
             .map_err(|_| PipelineError::Worker(format!("AES-GCM refused to seal chunk {index}")))?;
-        frame.extend_from_slice(&tag);
+        frame.extend_from_slice(tag.as_ref());
         let sealed_len = u32::try_from(frame.len() - SEALED_AT)
             .expect("a sealed chunk of at most 64 MiB fits in u32");
         frame[..4].copy_from_slice(&sealed_len.to_be_bytes());
@@ -148,14 +147,15 @@ impl Sealer {
     pub fn open(&self, index: u32, flags: u8, mut body: Vec<u8>) -> Result<Opened, PipelineError> {
         let frame_len = format::FRAME_PREFIX_LEN + body.len();
         let tag_at = body.len() - TAG_LEN;
-        let tag = Tag::clone_from_slice(&body[tag_at..]);
+        let tag: [u8; TAG_LEN] = body[tag_at..].try_into().expect("TAG_LEN bytes");
         body.truncate(tag_at);
         self.cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&format::nonce(&self.nonce_prefix, index)),
-                &format::aad(&self.header, index, flags),
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(format::nonce(&self.nonce_prefix, index)),
+                Aad::from(format::aad(&self.header, index, flags)),
+                Tag::from(tag),
                 &mut body,
-                &tag,
+                0..,
             )
             .map_err(|_| {
                 PipelineError::Integrity(format!(

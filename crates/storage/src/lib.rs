@@ -6,6 +6,7 @@
 //! failures are typed: not found, unavailable, full, denied.
 
 mod config;
+mod direct;
 mod error;
 mod fs;
 mod http;
@@ -56,7 +57,10 @@ struct Inner {
 }
 
 enum Backend {
-    Fs,
+    /// Written with direct I/O under `root` (`direct.rs`), read through OpenDAL.
+    Fs {
+        root: std::path::PathBuf,
+    },
     Swift(swift::Swift),
     S3,
 }
@@ -75,7 +79,7 @@ impl Storage {
     /// fs create the directory.
     pub async fn connect(config: &StorageConfig) -> Result<Storage, StorageError> {
         let (op, backend) = match config {
-            StorageConfig::Fs { root } => (fs::operator(root)?, Backend::Fs),
+            StorageConfig::Fs { root } => (fs::operator(root)?, Backend::Fs { root: root.clone() }),
             StorageConfig::Swift {
                 auth_url,
                 user,
@@ -107,7 +111,7 @@ impl Storage {
             }
         };
         let (part, concurrent) = match backend {
-            Backend::Fs => (LOCAL_PART, 1),
+            Backend::Fs { .. } => (LOCAL_PART, 1),
             _ => (REMOTE_PART, REMOTE_CONCURRENT),
         };
         Ok(Storage {
@@ -134,8 +138,16 @@ impl Storage {
         key::check(key)?;
         // Each upload counts its own requests, so that discarding it can
         // wait for its parts in flight (see http.rs).
-        let (op, tracked) = match self.inner.backend {
-            Backend::Fs => (self.inner.op.clone(), None),
+        let (op, tracked) = match &self.inner.backend {
+            Backend::Fs { root } => {
+                let file = direct::DirectFile::create(root, key, self.inner.part).await?;
+                return Ok(ObjectWriter::new(
+                    writer::Sink::File(file),
+                    key,
+                    self.inner.part,
+                    None,
+                ));
+            }
             _ => {
                 let tracked =
                     http::Tracked::new(self.inner.op.base_context().http_transport().clone());
@@ -152,7 +164,12 @@ impl Storage {
             .concurrent(self.inner.concurrent)
             .await
             .map_err(|e| StorageError::from_dal(&e, key))?;
-        Ok(ObjectWriter::new(w, key, self.inner.part, tracked))
+        Ok(ObjectWriter::new(
+            writer::Sink::Dal(w),
+            key,
+            self.inner.part,
+            tracked,
+        ))
     }
 
     /// Stream `key` from the start, reading ahead a few chunks.

@@ -1,18 +1,20 @@
 //! `ObjectWriter`: an upload as a tokio `AsyncWrite`.
 //!
 //! Bytes are gathered into parts (a few MiB: the backend decides); a full
-//! part is handed to OpenDAL's writer, which uploads several at once to an
-//! object store, while the next one fills. Memory stays bounded by
-//! (2 + parts in flight) parts.
+//! part is handed to the sink while the next one fills: OpenDAL's writer,
+//! which uploads several at once to an object store, or for the local
+//! filesystem a file written with direct I/O (`direct.rs`). Memory stays
+//! bounded by (2 + parts in flight) parts.
 //!
 //! The object exists under its key only after `shutdown` succeeds. A
 //! failed write, a failed `shutdown`, [`ObjectWriter::abort`] or dropping
-//! the writer unfinished all discard the upload: OpenDAL's abort removes
-//! the partial file (fs), the segments (Swift) or the multipart upload
+//! the writer unfinished all discard the upload: the partial file is
+//! removed (fs), OpenDAL's abort removes the segments (Swift) or the multipart upload
 //! (S3) — after the parts still in flight have landed, so none is left
 //! behind (see `http.rs`). A failed write returns only once that is done,
 //! with an io error whose message names the cause ("storage full: ...").
 
+use crate::direct::DirectFile;
 use crate::http::Tracked;
 use crate::StorageError;
 use bytes::{Bytes, BytesMut};
@@ -28,10 +30,16 @@ use tokio::io::AsyncWrite;
 /// upload is discarded.
 const DISCARD_LIMIT: Duration = Duration::from_secs(60);
 
-type Step = BoxFuture<'static, (opendal::Writer, opendal::Result<()>)>;
+/// Where the parts go.
+pub(crate) enum Sink {
+    Dal(opendal::Writer),
+    File(DirectFile),
+}
+
+type Step = BoxFuture<'static, (Sink, Result<(), StorageError>)>;
 
 enum State {
-    Idle(opendal::Writer),
+    Idle(Sink),
     /// A part being handed over (returns once OpenDAL has room for it).
     Writing(Step),
     Closing(Step),
@@ -53,12 +61,7 @@ pub struct ObjectWriter {
 
 impl ObjectWriter {
     /// Upload through `writer` in parts of `part` bytes.
-    pub(crate) fn new(
-        writer: opendal::Writer,
-        key: &str,
-        part: usize,
-        tracked: Option<Tracked>,
-    ) -> Self {
+    pub(crate) fn new(writer: Sink, key: &str, part: usize, tracked: Option<Tracked>) -> Self {
         Self {
             state: State::Idle(writer),
             buf: BytesMut::with_capacity(part),
@@ -87,9 +90,7 @@ impl ObjectWriter {
             State::Failed(_) => return Ok(()),
             State::Closed => return Err(self.committed()),
         };
-        discard(writer, self.tracked.clone())
-            .await
-            .map_err(|e| StorageError::from_dal(&e, &self.key))
+        discard(writer, self.tracked.clone(), &self.key).await
     }
 
     fn committed(&self) -> StorageError {
@@ -100,13 +101,12 @@ impl ObjectWriter {
     }
 
     /// Make `e` the outcome, once the upload has been discarded.
-    fn discard_after(&mut self, w: opendal::Writer, e: &opendal::Error) {
-        let error = StorageError::from_dal(e, &self.key);
+    fn discard_after(&mut self, w: Sink, error: StorageError) {
         tracing::debug!(key = %self.key, %error, "upload failed: discarding it");
-        let tracked = self.tracked.clone();
+        let (tracked, key) = (self.tracked.clone(), self.key.clone());
         self.state = State::Discarding(
             async move {
-                let _ = discard(w, tracked).await;
+                let _ = discard(w, tracked, &key).await;
             }
             .boxed(),
             error,
@@ -128,14 +128,14 @@ impl ObjectWriter {
                     let (w, r) = ready!(f.as_mut().poll(cx));
                     match r {
                         Ok(()) => self.state = State::Idle(w),
-                        Err(e) => self.discard_after(w, &e),
+                        Err(e) => self.discard_after(w, e),
                     }
                 }
                 State::Closing(f) => {
                     let (w, r) = ready!(f.as_mut().poll(cx));
                     match r {
                         Ok(()) => self.state = State::Closed,
-                        Err(e) => self.discard_after(w, &e),
+                        Err(e) => self.discard_after(w, e),
                     }
                 }
             }
@@ -146,40 +146,58 @@ impl ObjectWriter {
         let State::Idle(w) = std::mem::replace(&mut self.state, State::Closed) else {
             unreachable!("a part starts only when the writer is idle");
         };
-        self.state = State::Writing(write_part(w, part));
+        let key = self.key.clone();
+        self.state = State::Writing(write_part(w, part, key));
     }
 }
 
-fn write_part(mut w: opendal::Writer, part: Bytes) -> Step {
+fn write_part(mut w: Sink, part: Bytes, key: String) -> Step {
     async move {
-        let r = w.write(part).await;
+        let r = match &mut w {
+            Sink::Dal(d) => d
+                .write(part)
+                .await
+                .map_err(|e| StorageError::from_dal(&e, &key)),
+            Sink::File(f) => f.write(part).await,
+        };
         (w, r)
     }
     .boxed()
 }
 
-fn close(mut w: opendal::Writer) -> Step {
+fn close(mut w: Sink, key: String) -> Step {
     async move {
-        let r = w.close().await.map(drop);
+        let r = match &mut w {
+            Sink::Dal(d) => d
+                .close()
+                .await
+                .map(drop)
+                .map_err(|e| StorageError::from_dal(&e, &key)),
+            Sink::File(f) => f.commit().await,
+        };
         (w, r)
     }
     .boxed()
 }
 
 /// Stop the upload sending data, wait for its requests in flight, then
-/// abort it.
-async fn discard(mut w: opendal::Writer, tracked: Option<Tracked>) -> opendal::Result<()> {
+/// abort it. A local file is removed when dropped.
+async fn discard(w: Sink, tracked: Option<Tracked>, key: &str) -> Result<(), StorageError> {
+    let Sink::Dal(mut w) = w else {
+        return Ok(());
+    };
     if let Some(t) = &tracked {
         t.seal(DISCARD_LIMIT).await;
     }
-    match tokio::time::timeout(DISCARD_LIMIT, w.abort()).await {
+    let r = match tokio::time::timeout(DISCARD_LIMIT, w.abort()).await {
         Ok(r) => r,
         Err(_) => Err(opendal::Error::new(
             opendal::ErrorKind::Unexpected,
             "aborting the upload timed out",
         )
         .set_temporary()),
-    }
+    };
+    r.map_err(|e| StorageError::from_dal(&e, key))
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -250,7 +268,7 @@ impl AsyncWrite for ObjectWriter {
                     let State::Idle(w) = std::mem::replace(&mut this.state, State::Closed) else {
                         unreachable!()
                     };
-                    this.state = State::Closing(close(w));
+                    this.state = State::Closing(close(w, this.key.clone()));
                 }
                 _ => ready!(this.poll_step(cx))?,
             }
@@ -265,20 +283,20 @@ impl Drop for ObjectWriter {
     /// the commit may already have reached the store, and aborting then
     /// could remove the parts of a stored object.
     fn drop(&mut self) {
-        let tracked = self.tracked.clone();
+        let (tracked, key) = (self.tracked.clone(), self.key.clone());
         let work: BoxFuture<'static, ()> = match std::mem::replace(&mut self.state, State::Closed) {
             State::Idle(w) => async move {
-                let _ = discard(w, tracked).await;
+                let _ = discard(w, tracked, &key).await;
             }
             .boxed(),
             State::Writing(f) => async move {
                 let (w, _) = f.await;
-                let _ = discard(w, tracked).await;
+                let _ = discard(w, tracked, &key).await;
             }
             .boxed(),
             State::Closing(f) => async move {
                 if let (w, Err(_)) = f.await {
-                    let _ = discard(w, tracked).await;
+                    let _ = discard(w, tracked, &key).await;
                 }
             }
             .boxed(),
