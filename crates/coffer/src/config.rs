@@ -237,7 +237,7 @@ pub struct BackupSection {
     /// key, container }` or `{ kind = "s3", endpoint, bucket, region,
     /// access_key_id, secret_access_key }`.
     pub storage: coffer_storage::StorageConfig,
-    /// Compression: `zstd:LEVEL` (default `zstd:3`), `gzip:LEVEL` or `none`.
+    /// Compression: `zstd:LEVEL` (default `zstd:1`), `gzip:LEVEL` or `none`.
     pub codec: String,
     /// Size of the chunks compressed, encrypted and authenticated one by one.
     pub chunk_size_kib: usize,
@@ -256,7 +256,7 @@ impl Default for BackupSection {
             storage: coffer_storage::StorageConfig::Fs {
                 root: "backups".into(),
             },
-            codec: "zstd:3".into(),
+            codec: "zstd:1".into(),
             chunk_size_kib: 1024,
             master_key_file: "backup-master.key".into(),
             timeout: Duration::from_secs(6 * 3600),

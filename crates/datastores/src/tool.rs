@@ -52,6 +52,7 @@ impl Tool {
             .stdout
             .take()
             .ok_or_else(|| tool.lost("stdout"))?;
+        widen_pipe(&stdout);
         Ok((tool, stdout))
     }
 
@@ -64,6 +65,7 @@ impl Tool {
         cmd.stdin(Stdio::piped()).stdout(Stdio::null());
         let mut tool = Self::spawn(cmd, label, secrets)?;
         let stdin = tool.child.stdin.take().ok_or_else(|| tool.lost("stdin"))?;
+        widen_pipe(&stdin);
         Ok((tool, stdin))
     }
 
@@ -173,6 +175,21 @@ impl Tool {
             command: self.label.clone(),
             detail: format!("{how}: {}", redact(&tail(&stderr), &secrets)),
         })
+    }
+}
+
+/// Bytes a stream's pipe holds (Linux's default is 64 KiB; 1 MiB is the
+/// most an unprivileged process may ask for). A tool that writes in small
+/// pieces (pg_basebackup passes on the server's ~8 KiB messages) then runs
+/// on while the agent is busy with other chunks, instead of the two taking
+/// turns, waking each other for every 64 KiB.
+const PIPE_BYTES: i32 = 1 << 20;
+
+/// Make a stream's pipe `PIPE_BYTES` deep; a refusal is only slower.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    if let Err(e) = fcntl(pipe.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_BYTES)) {
+        tracing::debug!("the stream's pipe stays at its default size: {e}");
     }
 }
 

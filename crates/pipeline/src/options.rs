@@ -12,7 +12,7 @@ pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 /// How `encode` cuts, compresses and spreads the work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
-    /// Compression of each chunk (default `zstd:3`).
+    /// Compression of each chunk (default `zstd:1`).
     pub codec: Codec,
     /// Plain bytes per chunk, 1 ..= 64 MiB (default 1 MiB). Each chunk is
     /// compressed and sealed on its own, so this is also the unit a restore
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_nonsense_is_refused() {
         let d = EncodeOptions::default();
-        assert_eq!(d.codec, Codec::Zstd { level: 3 });
+        assert_eq!(d.codec, Codec::Zstd { level: 1 });
         assert_eq!(d.chunk_size, 1 << 20);
         assert!(d.parallelism >= 1);
         d.validate().unwrap();
