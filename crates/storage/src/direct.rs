@@ -45,10 +45,12 @@ pub(crate) struct DirectFile {
 impl DirectFile {
     /// Start writing `key` under `root`, in parts of up to `part` bytes.
     pub async fn create(root: &Path, key: &str, part: usize) -> Result<Self, StorageError> {
+        // The random part keeps two uploads of one key (a retried backup)
+        // apart.
         let partial = root.join(PARTIAL_DIR).join(format!(
             "{}.{:016x}",
             key.replace('/', "_"),
-            rand_suffix()
+            rand::random::<u64>()
         ));
         let target = root.join(key);
         let (k, p) = (key.to_string(), partial.clone());
@@ -216,18 +218,6 @@ where
 fn io_error(key: &str, doing: &str, e: io::Error) -> StorageError {
     let e = io::Error::new(e.kind(), format!("{doing} {key}: {e}"));
     StorageError::from_io(&e)
-}
-
-/// Keeps two uploads of the same key (a retried backup) apart.
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 #[cfg(test)]
