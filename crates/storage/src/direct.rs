@@ -131,6 +131,10 @@ impl Drop for DirectFile {
 }
 
 fn open(path: &Path) -> io::Result<(File, bool)> {
+    // Made at connect; made again if something removed it since.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let options = |flags: i32| {
         OpenOptions::new()
             .write(true)
