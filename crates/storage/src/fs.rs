@@ -1,6 +1,6 @@
-//! The local filesystem backend. Objects are written under `.partial/` and
-//! renamed into place when complete, so a half-written object is never
-//! seen under its key.
+//! The local filesystem backend: OpenDAL reads, lists and deletes; objects
+//! are written by `direct.rs`, under `.partial/` and renamed into place when
+//! complete, so a half-written object is never seen under its key.
 
 use crate::StorageError;
 use opendal::Operator;
@@ -23,10 +23,7 @@ pub(crate) fn operator(root: &Path) -> Result<Operator, StorageError> {
     let root = root
         .to_str()
         .ok_or_else(|| StorageError::Config(format!("{} is not UTF-8", root.display())))?;
-    let partial = partial.to_str().expect("a UTF-8 root joined with ASCII");
-    let builder = opendal::services::Fs::default()
-        .root(root)
-        .atomic_write_dir(partial);
+    let builder = opendal::services::Fs::default().root(root);
     // No retry layer: OpenDAL calls every unknown io error temporary,
     // ENOSPC included, and a local disk has no transient failures worth
     // waiting for.

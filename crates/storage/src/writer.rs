@@ -40,7 +40,7 @@ type Step = BoxFuture<'static, (Sink, Result<(), StorageError>)>;
 
 enum State {
     Idle(Sink),
-    /// A part being handed over (returns once OpenDAL has room for it).
+    /// A part being handed over (returns once the sink has room for it).
     Writing(Step),
     Closing(Step),
     /// Cleaning up after a failure, which is reported when this is done.
