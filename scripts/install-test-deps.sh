@@ -12,6 +12,8 @@ command -v psql >/dev/null || need_apt+=(postgresql-client-15)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
+# Every instance's datastore runs in a sandbox of its own (bubblewrap).
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 # Backups: MariaDB's physical backup tool, and a single-node OpenStack Swift
 # (with s3api) for the object-storage tests; Swift needs memcached.
 command -v mariabackup >/dev/null || need_apt+=(mariadb-backup)

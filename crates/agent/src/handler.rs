@@ -54,6 +54,8 @@ pub struct Agent {
     pub(crate) work_root: PathBuf,
     /// The agent protocol version it announces and speaks.
     pub(crate) protocol: u32,
+    /// Datastore processes killed for their memory, not yet reported.
+    pub(crate) memory: crate::memory::MemoryWatch,
 }
 
 impl Agent {
@@ -69,6 +71,7 @@ impl Agent {
             .unwrap_or_else(|| PathBuf::from("work"));
         Self {
             manager,
+            memory: crate::memory::MemoryWatch::new(&ctx),
             ctx: std::sync::RwLock::new(ctx),
             state_file,
             op: Mutex::new(()),
@@ -325,7 +328,11 @@ impl Agent {
             size_bytes: size,
             full: self.full.load(Ordering::SeqCst),
         };
-        AgentStatus { status, volume }
+        AgentStatus {
+            status,
+            volume,
+            memory_kills: 0,
+        }
     }
 }
 
@@ -346,7 +353,14 @@ pub async fn heartbeat_loop(
             Ok(_guard) => Some(agent.status().await),
             Err(_) => None,
         };
-        if let Some(status) = probed {
+        if let Some(mut status) = probed {
+            status.memory_kills = agent.memory.take_new_kills();
+            if status.memory_kills > 0 {
+                tracing::warn!(
+                    kills = status.memory_kills,
+                    "the kernel killed datastore processes that went past the flavor's memory"
+                );
+            }
             if status.status == OperatingStatus::Crashed {
                 tracing::warn!("datastore is down; starting it again");
                 agent.adopt_or_restart().await;

@@ -11,6 +11,7 @@ mod accounts;
 mod backup;
 mod configuration;
 mod handler;
+mod memory;
 mod progress;
 mod volume;
 
@@ -42,7 +43,16 @@ pub fn instance_context(dir: &Path, config: &AgentConfig, port: u16) -> Instance
         ram_mb: config.ram_mb,
         volume_size_bytes: (config.volume_size_gb.max(0) as u64) << 30,
         overrides: Default::default(),
+        sandbox: config.sandbox.clone().map(|mut s| {
+            s.writable.push(work_root(dir));
+            s
+        }),
     }
+}
+
+/// The agent's scratch space for backups and restores.
+pub(crate) fn work_root(dir: &Path) -> std::path::PathBuf {
+    dir.join("work")
 }
 
 /// The exclusive lock on `dir/agent.lock`, held for the agent's lifetime
@@ -73,6 +83,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     for d in [&ctx.conf_dir, &ctx.run_dir, &ctx.log_dir] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
+    // The datastore's directories belong to its sandbox's account.
+    coffer_datastores::sandbox::prepare(&ctx).context("preparing the sandbox's directories")?;
     // One agent per instance: two control-plane processes that both start
     // an agent (one died between starting it and recording its pid) leave
     // the second to find the lock taken and leave.

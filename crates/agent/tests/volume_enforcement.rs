@@ -69,11 +69,13 @@ async fn full_volume_makes_the_datastore_read_only() {
         manager: "recorder".into(),
         ip: "127.0.0.1".parse().unwrap(),
         ram_mb: 512,
+        vcpus: 1,
         volume_size_gb: 1,
         bus_socket: dir.path().join("none.sock"),
         token: String::new(),
         heartbeat_interval_ms: 1000,
         bus_url: None,
+        sandbox: None,
     };
     let mut ctx = instance_context(dir.path(), &config, 1);
     ctx.volume_size_bytes = 4 << 20;

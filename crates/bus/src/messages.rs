@@ -263,6 +263,15 @@ pub type UserList = Vec<UserInfo>;
 pub struct AgentStatus {
     pub status: OperatingStatus,
     pub volume: VolumeUsage,
+    /// Processes of the datastore the kernel killed since the previous
+    /// heartbeat for going past the flavor's memory (in its sandbox's
+    /// cgroup). Absent from older agents: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memory_kills: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What agents tell the conductor.

@@ -156,6 +156,9 @@ pub struct ComputeSection {
     /// On a `coffer compute` host: how often dead agents are looked for.
     #[serde(with = "humantime_serde")]
     pub supervise_interval: Duration,
+    /// The wall around each instance (`local-process`, and on a `coffer
+    /// compute` host): its own OS account, cgroups, mount namespace.
+    pub sandbox: coffer_compute::SandboxSettings,
 }
 
 impl Default for ComputeSection {
@@ -167,6 +170,7 @@ impl Default for ComputeSection {
             hosts: Vec::new(),
             host: String::new(),
             supervise_interval: Duration::from_secs(2),
+            sandbox: Default::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod parameters;
 mod roles;
 mod seed;
+mod state_perms;
 mod tokens;
 
 use clap::{Parser, Subcommand};

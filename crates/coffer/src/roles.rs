@@ -21,6 +21,15 @@ struct Context_ {
     sealer: Sealer,
 }
 
+/// The local-process driver of this host's instances, each in its sandbox
+/// (which hides the state dir too) unless the configuration opts out.
+fn local_driver(state_dir: &Path, config: &Config) -> anyhow::Result<LocalProcessDriver> {
+    let instances = in_state(state_dir, &config.compute.instances_dir);
+    let mut sandbox = config.compute.sandbox.clone();
+    sandbox.hidden.push(state_dir.to_path_buf());
+    LocalProcessDriver::new(instances, agent_binary()?)?.with_sandbox(&sandbox)
+}
+
 pub(crate) fn in_state(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -59,6 +68,7 @@ async fn prepare(args: &ServerArgs) -> anyhow::Result<Context_> {
 /// The state dir (made if absent) and its configuration (the documented
 /// defaults written first if there is none).
 pub(crate) fn load_config(args: &ServerArgs) -> anyhow::Result<(PathBuf, Config)> {
+    crate::state_perms::owner_only_from_now_on();
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating {}", args.state_dir.display()))?;
     let state_dir = args.state_dir.canonicalize()?;
@@ -76,6 +86,10 @@ pub(crate) fn load_config(args: &ServerArgs) -> anyhow::Result<(PathBuf, Config)
         tracing::info!(path = %config_path.display(), "wrote the default configuration");
     }
     let config = Config::load(&config_path)?;
+    crate::state_perms::warn_about_open_files(
+        &state_dir,
+        &in_state(&state_dir, &config.compute.instances_dir),
+    );
     Ok((state_dir, config))
 }
 
@@ -245,10 +259,7 @@ fn start_taskmanager(
             ctx.config.compute.hosts.clone(),
             Arc::new(coffer_taskmanager::StorePlacements(ctx.store.clone())),
         )?),
-        _ => {
-            let instances = in_state(&ctx.state_dir, &ctx.config.compute.instances_dir);
-            Arc::new(LocalProcessDriver::new(instances, agent_binary()?)?)
-        }
+        _ => Arc::new(local_driver(&ctx.state_dir, &ctx.config)?),
     };
 
     if let Some(local) = local {
@@ -384,8 +395,7 @@ pub async fn compute(args: &ServerArgs) -> anyhow::Result<()> {
     if let Err(e) = bus.wait_connected(std::time::Duration::from_secs(10)).await {
         tracing::warn!("the broker is not reachable yet ({e}); retrying");
     }
-    let instances = in_state(&state_dir, &config.compute.instances_dir);
-    let driver = Arc::new(LocalProcessDriver::new(instances, agent_binary()?)?);
+    let driver = Arc::new(local_driver(&state_dir, &config)?);
     let cancel = cancel_on_signal();
     coffer_compute::host::serve(
         driver,

@@ -89,8 +89,9 @@ async fn answer(
         ComputeRequest::Resize {
             id,
             ram_mb,
+            vcpus,
             volume_size_gb,
-        } => driver.resize(id, ram_mb, volume_size_gb).await,
+        } => driver.resize(id, ram_mb, vcpus, volume_size_gb).await,
         ComputeRequest::List => {
             return driver.list().await.map(|ids| ComputeReply::Servers { ids });
         }

@@ -10,9 +10,11 @@ mod local_process;
 mod procfs;
 pub mod protocol;
 mod remote;
+mod sandbox;
 
 pub use local_process::LocalProcessDriver;
 pub use remote::{Placements, RemoteCompute};
+pub use sandbox::SandboxSettings;
 
 use async_trait::async_trait;
 use coffer_model::{AgentConfig, InstanceId};
@@ -50,13 +52,15 @@ pub trait ComputeDriver: Send + Sync + 'static {
     async fn stop(&self, id: InstanceId) -> Result<(), ComputeError>;
     /// Stop every process and remove the server's files. Absent is fine.
     async fn destroy(&self, id: InstanceId) -> Result<(), ComputeError>;
-    /// Give the server `ram_mb` of memory and a volume of `volume_size_gb`
-    /// (grow only; the caller checks). The agent is told separately; this
-    /// makes the new sizes survive the agent's restart.
+    /// Give the server `ram_mb` of memory, `vcpus` of CPU and a volume of
+    /// `volume_size_gb` (grow only; the caller checks). The agent is told
+    /// separately; this makes the new sizes survive the agent's restart
+    /// (and sets a sandboxed server's new limits).
     async fn resize(
         &self,
         id: InstanceId,
         ram_mb: i64,
+        vcpus: i64,
         volume_size_gb: i64,
     ) -> Result<(), ComputeError>;
     /// Every server that exists on this compute host.

@@ -15,6 +15,7 @@
 //! line, which is how `stop` finds them all, including orphans.
 
 use crate::procfs::{is_alive, pids_mentioning, terminate};
+use crate::sandbox::{SandboxSettings, Sandboxes};
 use crate::{ComputeDriver, ComputeError, ServerState};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -22,7 +23,7 @@ use coffer_model::{AgentConfig, InstanceId};
 use rand::distributions::{Alphanumeric, DistString};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct LocalProcessDriver {
     /// Orders [`Self::revive`]'s look-then-start against `stop` marking a
     /// server stopped, so a revive never starts an agent being stopped.
     marks: tokio::sync::Mutex<()>,
+    /// The walls around each instance; `None`: instances run unconfined.
+    sandboxes: Option<Sandboxes>,
 }
 
 impl LocalProcessDriver {
@@ -55,7 +58,30 @@ impl LocalProcessDriver {
             agent_exe,
             stop_grace: Duration::from_secs(20),
             marks: tokio::sync::Mutex::new(()),
+            sandboxes: None,
         })
+    }
+
+    /// Confine every instance created from now on as `settings` say
+    /// (nothing changes when they say `enabled = false`). Fails, saying
+    /// what is missing, when this host cannot.
+    pub fn with_sandbox(mut self, settings: &SandboxSettings) -> anyhow::Result<Self> {
+        if !settings.enabled {
+            tracing::warn!(
+                "the instance sandbox is off: datastores run as the host's root, unconfined"
+            );
+            return Ok(self);
+        }
+        // Each datastore's account reaches its own directories by path
+        // (never lists them): the root and its parents need the search bit.
+        crate::sandbox::allow_search(&self.root)?;
+        self.sandboxes = Some(Sandboxes::open(settings, &self.root)?);
+        Ok(self)
+    }
+
+    /// Whether instances created by this driver are confined.
+    pub fn sandboxed(&self) -> bool {
+        self.sandboxes.is_some()
     }
 
     /// Start the agents that died of every server not stopped on purpose
@@ -149,13 +175,25 @@ impl ComputeDriver for LocalProcessDriver {
         let id = config.instance_id;
         let dir = self.instance_dir(id);
         if self.read_config(id).is_none() {
+            // Searchable (never listable) by others when sandboxed: the
+            // datastore's account reaches its own subdirectories by path.
+            let mode = if self.sandboxed() { 0o711 } else { 0o700 };
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(mode)
                 .create(&dir)
                 .context("creating instance dir")?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+                .context("setting the instance dir's mode")?;
             let mut config = config.clone();
             config.token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+            if let Some(sandboxes) = &self.sandboxes {
+                config.sandbox = Some(
+                    sandboxes
+                        .provision(id, &dir, config.ram_mb, config.vcpus)
+                        .context("making the instance's sandbox")?,
+                );
+            }
             let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
             write_private(&dir.join(CONFIG_FILE), &raw).context("writing agent config")?;
         }
@@ -163,8 +201,14 @@ impl ComputeDriver for LocalProcessDriver {
     }
 
     async fn ensure_running(&self, id: InstanceId) -> Result<(), ComputeError> {
-        if self.read_config(id).is_none() {
+        let Some(config) = self.read_config(id) else {
             return Err(ComputeError::NotFound(id));
+        };
+        // The cgroups do not survive a reboot of the host: make them again.
+        if let (Some(sandboxes), Some(_)) = (&self.sandboxes, &config.sandbox) {
+            sandboxes
+                .resize(id, config.ram_mb, config.vcpus)
+                .context("making the instance's cgroups")?;
         }
         let _marks = self.marks.lock().await;
         match fs::remove_file(self.instance_dir(id).join(STOPPED_FILE)) {
@@ -202,6 +246,10 @@ impl ComputeDriver for LocalProcessDriver {
         }
         let rest = pids_mentioning(&needle);
         terminate(&rest, self.stop_grace).await;
+        // What a tenant started inside (and renamed) goes too.
+        if let Some(sandboxes) = &self.sandboxes {
+            sandboxes.kill_leftovers(id).await;
+        }
         let _ = fs::remove_file(dir.join(PID_FILE));
         Ok(())
     }
@@ -210,25 +258,41 @@ impl ComputeDriver for LocalProcessDriver {
         self.stop(id).await?;
         let dir = self.instance_dir(id);
         match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e)
-                .context(format!("removing {}", dir.display()))
-                .into()),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("removing {}", dir.display()))
+                    .into())
+            }
         }
+        // After the directory: a claim whose directory is gone is free, so
+        // a crash in between leaks nothing.
+        if let Some(sandboxes) = &self.sandboxes {
+            sandboxes.release(id, &dir).await?;
+        }
+        Ok(())
     }
 
     async fn resize(
         &self,
         id: InstanceId,
         ram_mb: i64,
+        vcpus: i64,
         volume_size_gb: i64,
     ) -> Result<(), ComputeError> {
         // The volume is a directory whose size the agent enforces: the new
-        // numbers in agent.json are the whole resize here.
+        // numbers in agent.json (and the cgroups' new limits) are the
+        // whole resize here.
         let mut config = self.read_config(id).ok_or(ComputeError::NotFound(id))?;
         config.ram_mb = ram_mb;
+        config.vcpus = vcpus;
         config.volume_size_gb = volume_size_gb;
+        if let (Some(sandboxes), Some(_)) = (&self.sandboxes, &config.sandbox) {
+            sandboxes
+                .resize(id, ram_mb, vcpus)
+                .context("setting the new flavor's limits")?;
+        }
         let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
         write_private(&self.instance_dir(id).join(CONFIG_FILE), &raw)
             .context("writing agent config")?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub enum ComputeRequest {
     /// Holds the agent's broker URL (its credentials): never logged.
     Create {
-        config: AgentConfig,
+        config: Box<AgentConfig>,
     },
     EnsureRunning {
         id: InstanceId,
@@ -30,6 +30,9 @@ pub enum ComputeRequest {
     Resize {
         id: InstanceId,
         ram_mb: i64,
+        /// Absent from an older task manager: no CPU quota.
+        #[serde(default)]
+        vcpus: i64,
         volume_size_gb: i64,
     },
     List,

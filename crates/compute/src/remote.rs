@@ -183,7 +183,7 @@ impl ComputeDriver for RemoteCompute {
             }
         };
         let request = ComputeRequest::Create {
-            config: config.clone(),
+            config: Box::new(config.clone()),
         };
         done(self.ask(&host, &request, QUICK).await?)
     }
@@ -230,11 +230,13 @@ impl ComputeDriver for RemoteCompute {
         &self,
         id: InstanceId,
         ram_mb: i64,
+        vcpus: i64,
         volume_size_gb: i64,
     ) -> Result<(), ComputeError> {
         let request = ComputeRequest::Resize {
             id,
             ram_mb,
+            vcpus,
             volume_size_gb,
         };
         let reply = self.ask_holder(id, request, QUICK).await?;

@@ -42,12 +42,12 @@ async fn create_supervise_stop_destroy() {
     assert!(driver.verify_agent_token(id, &cfg.token));
 
     // A resize rewrites the sizes and keeps the token; a missing server is NotFound.
-    driver.resize(id, 2048, 7).await.unwrap();
+    driver.resize(id, 2048, 2, 7).await.unwrap();
     let resized: AgentConfig =
         serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap();
     assert_eq!((resized.ram_mb, resized.volume_size_gb), (2048, 7));
     assert!(driver.verify_agent_token(id, &cfg.token));
-    assert!(driver.resize(InstanceId::new(), 512, 1).await.is_err());
+    assert!(driver.resize(InstanceId::new(), 512, 1, 1).await.is_err());
 
     // A dead agent is started again by ensure_running.
     driver.stop(id).await.unwrap();

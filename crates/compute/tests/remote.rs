@@ -119,7 +119,7 @@ async fn servers_on_two_hosts() {
     assert_eq!(remote.state(ids[1]).await.unwrap(), ServerState::Stopped);
     remote.ensure_running(ids[1]).await.unwrap();
     assert_eq!(remote.state(ids[1]).await.unwrap(), ServerState::Running);
-    remote.resize(ids[1], 1024, 3).await.unwrap();
+    remote.resize(ids[1], 1024, 1, 3).await.unwrap();
     let saved: AgentConfig = serde_json::from_slice(
         &std::fs::read(h2.root.join(ids[1].to_string()).join("agent.json")).unwrap(),
     )
@@ -134,7 +134,7 @@ async fn servers_on_two_hosts() {
         Err(ComputeError::NotFound(_))
     ));
     assert!(matches!(
-        remote.resize(unknown, 1, 1).await,
+        remote.resize(unknown, 1, 1, 1).await,
         Err(ComputeError::NotFound(_))
     ));
     remote.destroy(unknown).await.unwrap();

@@ -22,7 +22,8 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Replace `path` atomically with `contents`, created with `mode` (the
 /// temporary file has that mode from its creation, so a secret is never
-/// readable by others, not even for a moment).
+/// readable by others, not even for a moment; set again after, since the
+/// process's umask may have taken bits away).
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let tmp = path.with_extension("coffer-tmp");
     let _ = std::fs::remove_file(&tmp);
@@ -32,6 +33,8 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::R
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
+    f.set_permissions(Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
     f.write_all(contents)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;

@@ -13,6 +13,7 @@ pub mod parameters;
 pub mod postgresql;
 mod process;
 pub mod redis;
+pub mod sandbox;
 mod stream;
 mod tool;
 

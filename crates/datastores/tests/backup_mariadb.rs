@@ -53,6 +53,7 @@ fn instance(base: &Path, net: u8) -> (InstanceContext, KillOnDrop) {
         ram_mb: 256,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     };
     let guard = KillOnDrop(ctx.clone());
     (ctx, guard)

@@ -59,6 +59,7 @@ async fn server(base: &Path, net: u8) -> (InstanceContext, KillOnDrop) {
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     };
     let guard = KillOnDrop(ctx.clone());
     MariaDb.initialize(&ctx).await.unwrap();

@@ -49,6 +49,7 @@ fn context(base: &Path) -> InstanceContext {
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     }
 }
 

@@ -49,6 +49,7 @@ async fn server(base: &Path, octet: u8) -> (InstanceContext, KillOnDrop) {
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     };
     let guard = KillOnDrop(ctx.clone());
     let t0 = Instant::now();

@@ -265,6 +265,25 @@ macro_rules! impl_metadata_store {
                 rows::changed(done.rows_affected(), "instance", id)
             }
 
+            async fn set_instance_fault(
+                &self,
+                id: InstanceId,
+                fault: &Fault,
+            ) -> Result<(), MetaError> {
+                let q = Self::sql(
+                    "UPDATE instances SET fault_message = ?, fault_created = ?, updated = ? \
+                     WHERE id = ? AND deleted = FALSE",
+                );
+                let done = sqlx::query(&q)
+                    .bind(fault.message.as_str())
+                    .bind(millis(fault.created))
+                    .bind(millis(Utc::now()))
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                rows::changed(done.rows_affected(), "instance", id)
+            }
+
             async fn start_instance_task(
                 &self,
                 id: InstanceId,

@@ -70,6 +70,10 @@ pub trait MetadataStore:
         status: InstanceStatus,
         fault: Option<&Fault>,
     ) -> Result<(), MetaError>;
+    /// Record a fault on a live instance whatever its status, leaving the
+    /// status as it is (news from its agent, such as a datastore killed
+    /// for its memory and restarted). NotFound if it is not live.
+    async fn set_instance_fault(&self, id: InstanceId, fault: &Fault) -> Result<(), MetaError>;
     /// Atomically: if the instance's status is one of `from`, set it to `to`
     /// and insert `task`; otherwise Conflict naming the current status.
     async fn start_instance_task(

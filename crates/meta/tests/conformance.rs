@@ -69,6 +69,7 @@ conformance!(
         list_instances_pages,
         live_instances_never_share_an_ip,
         set_instance_status_sets_and_clears_fault,
+        set_instance_fault_keeps_the_status,
         start_instance_task_compares_and_sets,
         record_heartbeat_updates_health,
         tasks_update_and_resume,
@@ -414,6 +415,31 @@ async fn set_instance_status_sets_and_clears_fault(store: Store) {
     let got = store.get_instance(inst.id).await.expect("get");
     assert_eq!(got.status, InstanceStatus::Active);
     assert_eq!(got.fault, None);
+}
+
+async fn set_instance_fault_keeps_the_status(store: Store) {
+    let inst = instance("p1", None);
+    create(&store, &inst).await;
+    store
+        .set_instance_status(inst.id, InstanceStatus::Active, None)
+        .await
+        .expect("set ACTIVE");
+    let fault = Fault {
+        message: "killed for its memory".to_string(),
+        created: at(60),
+    };
+    store
+        .set_instance_fault(inst.id, &fault)
+        .await
+        .expect("set fault");
+    let got = store.get_instance(inst.id).await.expect("get");
+    assert_eq!(got.status, InstanceStatus::Active);
+    assert_eq!(got.fault, Some(fault.clone()));
+    store.mark_instance_deleted(inst.id).await.expect("delete");
+    assert!(matches!(
+        store.set_instance_fault(inst.id, &fault).await,
+        Err(MetaError::NotFound { .. })
+    ));
 }
 
 async fn start_instance_task_compares_and_sets(store: Store) {

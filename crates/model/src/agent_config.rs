@@ -1,4 +1,4 @@
-use crate::InstanceId;
+use crate::{InstanceId, Sandbox};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -14,6 +14,10 @@ pub struct AgentConfig {
     pub manager: String,
     pub ip: Ipv4Addr,
     pub ram_mb: i64,
+    /// The flavor's vCPUs: the sandbox's CPU quota (0 in configurations
+    /// written before it was recorded: no quota).
+    #[serde(default)]
+    pub vcpus: i64,
     pub volume_size_gb: i64,
     /// Where the control plane's local bus listens.
     pub bus_socket: PathBuf,
@@ -24,6 +28,10 @@ pub struct AgentConfig {
     /// plane runs on RabbitMQ; absent: the local bus socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bus_url: Option<String>,
+    /// How the datastore is confined; absent when the operator turned the
+    /// sandbox off (`compute.sandbox.enabled = false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Sandbox>,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -33,10 +41,12 @@ impl fmt::Debug for AgentConfig {
             .field("manager", &self.manager)
             .field("ip", &self.ip)
             .field("ram_mb", &self.ram_mb)
+            .field("vcpus", &self.vcpus)
             .field("volume_size_gb", &self.volume_size_gb)
             .field("bus_socket", &self.bus_socket)
             .field("token", &"<redacted>")
             .field("bus_url", &self.bus_url.as_ref().map(|_| "<redacted>"))
+            .field("sandbox", &self.sandbox)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ mod ids;
 mod instance;
 mod parameters;
 mod quota;
+mod sandbox;
 mod task;
 mod validate;
 
@@ -34,6 +35,7 @@ pub use parameters::{
     ParameterType, Setting, MAX_STRING_VALUE,
 };
 pub use quota::QuotaSet;
+pub use sandbox::Sandbox;
 pub use task::{CreateInstancePayload, ResizePayload, Task, TaskKind, TaskState};
 pub use validate::{
     validate_identifier, validate_name, validate_password, NameError, MAX_NAME_LEN,

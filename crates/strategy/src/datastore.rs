@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use coffer_model::{
-    ConfigValue, DatabaseSpec, InstanceId, Overrides, UserInfo, UserSpec, UserUpdate,
+    ConfigValue, DatabaseSpec, InstanceId, Overrides, Sandbox, UserInfo, UserSpec, UserUpdate,
 };
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -37,6 +37,9 @@ pub struct InstanceContext {
     /// The configuration group's settings, rendered after (and so winning
     /// over) the flavor-derived ones.
     pub overrides: Overrides,
+    /// Where every process of the datastore runs: its own account, cgroups
+    /// and mount namespace. `None`: as the agent's own user, unconfined.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// One parameter whose value changes in a configuration apply.

@@ -3,6 +3,7 @@
 use coffer_bus::messages::ConductorMessage;
 use coffer_bus::{agent_topic, Bus, CONDUCTOR};
 use coffer_meta::{MetaError, Store};
+use coffer_model::Fault;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +50,20 @@ pub async fn run_conductor(
                 {
                     Ok(()) | Err(MetaError::NotFound { .. }) => {}
                     Err(e) => tracing::warn!(%instance_id, "recording heartbeat: {e}"),
+                }
+                if status.memory_kills > 0 {
+                    let fault = Fault {
+                        message: format!(
+                            "the datastore went past the flavor's memory: the kernel killed {} of its processes (the agent restarts a killed server)",
+                            status.memory_kills
+                        ),
+                        created: chrono::Utc::now(),
+                    };
+                    tracing::warn!(%instance_id, "{}", fault.message);
+                    match store.set_instance_fault(instance_id, &fault).await {
+                        Ok(()) | Err(MetaError::NotFound { .. }) => {}
+                        Err(e) => tracing::warn!(%instance_id, "recording a fault: {e}"),
+                    }
                 }
             }
             ConductorMessage::Progress {

@@ -105,9 +105,10 @@ impl TaskManager {
             }
             ResizePayload::Volume { size_gb } => (instance.flavor_id, current_ram, size_gb),
         };
+        let vcpus = self.store.get_flavor(flavor_id).await?.vcpus;
         let id = instance.id;
         self.compute
-            .resize(id, ram_mb, volume_size_gb)
+            .resize(id, ram_mb, vcpus, volume_size_gb)
             .await
             .context("resizing the server")?;
         self.compute.ensure_running(id).await?;

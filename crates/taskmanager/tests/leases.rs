@@ -48,7 +48,13 @@ impl ComputeDriver for CountingCompute {
     async fn destroy(&self, _id: InstanceId) -> Result<(), ComputeError> {
         Ok(())
     }
-    async fn resize(&self, _id: InstanceId, _ram: i64, _gb: i64) -> Result<(), ComputeError> {
+    async fn resize(
+        &self,
+        _id: InstanceId,
+        _ram: i64,
+        _cpus: i64,
+        _gb: i64,
+    ) -> Result<(), ComputeError> {
         Ok(())
     }
     async fn list(&self) -> Result<Vec<InstanceId>, ComputeError> {

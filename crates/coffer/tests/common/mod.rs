@@ -356,6 +356,31 @@ impl Drop for Coffer {
         for p in &pids {
             let _ = Command::new("kill").arg("-9").arg(p.to_string()).status();
         }
+        remove_cgroups(&self.dir.path().join("instances"));
+    }
+}
+
+/// The sandbox cgroups of the instances left under `instances` (a test
+/// that ends without deleting them), once their processes are gone.
+fn remove_cgroups(instances: &Path) {
+    let Ok(entries) = std::fs::read_dir(instances) else {
+        return;
+    };
+    for e in entries.flatten() {
+        for controller in ["memory", "cpu", "pids"] {
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join("coffer")
+                .join(e.file_name());
+            for _ in 0..50 {
+                match std::fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(16) => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    _ => break,
+                }
+            }
+        }
     }
 }
 

@@ -19,10 +19,12 @@ pub fn config(id: InstanceId) -> AgentConfig {
         manager: "mariadb".into(),
         ip: "127.10.0.9".parse().unwrap(),
         ram_mb: 512,
+        vcpus: 1,
         volume_size_gb: 1,
         bus_socket: "/nonexistent".into(),
         token: String::new(),
         heartbeat_interval_ms: 1000,
         bus_url: None,
+        sandbox: None,
     }
 }

@@ -19,7 +19,6 @@ use async_trait::async_trait;
 use coffer_strategy::{BackupSource, BackupStrategy, DatastoreError, InstanceContext};
 use serde_json::{json, Value};
 use std::path::Path;
-use tokio::process::Command;
 
 /// The strategy's registered name, also its `done` value's `"tool"`.
 pub const MARIABACKUP: &str = "mariabackup";
@@ -94,11 +93,11 @@ impl BackupStrategy for MariaBackup {
         let incremental_lsn = parent.map(parent_lsn).transpose()?;
         let lsn_dir = work_dir.join("lsn");
         let tmp_dir = work_dir.join("tmp");
-        for d in [&lsn_dir, &tmp_dir] {
-            crate::files::ensure_private_dir(d)?;
+        for d in [work_dir, &lsn_dir, &tmp_dir] {
+            crate::sandbox::server_dir(ctx, d, 0o700)?;
         }
         let (cnf, password) = tool_auth::defaults_file(ctx, &paths, MARIABACKUP_GROUP)?;
-        let mut cmd = Command::new("mariabackup");
+        let mut cmd = crate::sandbox::command(ctx, "mariabackup");
         // The defaults file first, or /etc/mysql/my.cnf is read too.
         cmd.arg(tool_auth::arg(&cnf))
             .args(["--backup", "--stream=xbstream"])

@@ -9,8 +9,7 @@ use coffer_strategy::{DatastoreError, InstanceContext};
 const TEMPLATE: &str = "\
 # Written by Coffer before every start; local edits are overwritten.
 [mariadbd]
-user = root
-datadir = {{datadir}}
+{{user}}datadir = {{datadir}}
 bind-address = {{ip}}
 port = {{port}}
 socket = {{socket}}
@@ -19,6 +18,7 @@ pid-file = {{pid_file}}
 log-error = {{log_error}}
 skip-name-resolve
 local-infile = 0
+secure-file-priv = {{files_dir}}
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
 
@@ -190,7 +190,15 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
         .iter()
         .map(|(name, amount)| format!("{name} = {}\n", amount.option()))
         .collect();
-    let values: [(&str, String); 9] = [
+    // Run as root only when unconfined: in a sandbox the server starts as
+    // the instance's own account already.
+    let user = match ctx.sandbox {
+        Some(_) => String::new(),
+        None => "user = root\n".to_string(),
+    };
+    let values: [(&str, String); 11] = [
+        ("user", user),
+        ("files_dir", path_value(&paths.files_dir)?),
         ("datadir", path_value(&ctx.data_dir)?),
         ("ip", ctx.ip.to_string()),
         ("port", ctx.port.to_string()),
@@ -299,7 +307,8 @@ init-file = {}
     }
     std::fs::create_dir_all(&ctx.conf_dir)
         .map_err(|e| anyhow::anyhow!("creating {}: {e}", ctx.conf_dir.display()))?;
-    crate::files::ensure_private_dir(&paths.tmp_dir)?;
+    crate::sandbox::server_dir(ctx, &paths.tmp_dir, 0o700)?;
+    crate::sandbox::server_dir(ctx, &paths.files_dir, 0o700)?;
     crate::files::write_atomic(&paths.config, text.as_bytes(), 0o644)?;
     Ok(())
 }
@@ -340,6 +349,7 @@ mod tests {
             ram_mb,
             volume_size_bytes: 1 << 30,
             overrides: Default::default(),
+            sandbox: None,
         }
     }
 

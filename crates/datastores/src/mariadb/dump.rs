@@ -43,7 +43,6 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 /// The strategy's registered name, also its `done` value's `"tool"`.
 pub const MARIADB_DUMP: &str = "mariadb-dump";
@@ -74,7 +73,7 @@ impl BackupStrategy for MariaDbDump {
         let databases = accounts::list_databases(&paths).await?;
         let (cnf, password) = tool_auth::defaults_file(ctx, &paths, CLIENT_GROUP)?;
 
-        let mut users = Command::new("mariadb-dump");
+        let mut users = crate::sandbox::command(ctx, "mariadb-dump");
         users.arg(tool_auth::arg(&cnf)).args([
             "--system=users",
             "--insert-ignore",
@@ -92,7 +91,7 @@ impl BackupStrategy for MariaDbDump {
         let data = if databases.is_empty() {
             None
         } else {
-            let mut cmd = Command::new("mariadb-dump");
+            let mut cmd = crate::sandbox::command(ctx, "mariadb-dump");
             cmd.arg(tool_auth::arg(&cnf))
                 .args([
                     "--single-transaction",
@@ -144,13 +143,11 @@ impl RestoreStrategy for MariaDbDump {
     }
 
     /// The SQL goes to the `mariadb` client, which stops at the first
-    /// failing statement. It logs in as `root` over the unix socket
-    /// (socket authentication: the agent runs as root), not as
-    /// `os_admin`: the accounts part holds `GRANT PROXY ON ''@'%' TO
-    /// root@localhost`, which only an account holding that proxy grant
-    /// may give, and the new server's `root@localhost` is known to use
-    /// socket authentication because `begin` just created it. Nothing
-    /// secret is involved.
+    /// failing statement, in sandbox mode (a crafted name in a dump can
+    /// never run a client command such as `\!`). It logs in as `os_admin`,
+    /// which `initialize` gave `PROXY ON ''@'%'` with grant option: the
+    /// accounts part holds `GRANT PROXY ON ''@'%' TO root@localhost`,
+    /// which only an account holding that grant may give.
     async fn piece(
         &self,
         ctx: &InstanceContext,
@@ -160,13 +157,12 @@ impl RestoreStrategy for MariaDbDump {
     ) -> Result<RestoreSink, DatastoreError> {
         check_piece(MARIADB_DUMP, index, info)?;
         let paths = Paths::new(ctx);
-        let mut cmd = Command::new("mariadb");
-        // --no-defaults first: /etc/mysql/my.cnf must not leak in.
-        cmd.arg("--no-defaults")
-            .arg(format!("--socket={}", paths.socket.display()))
-            .args(["--user=root", "--batch"]);
-        let (tool, stdin) = Tool::spawn_writing(cmd, "mariadb < dump", &[])?;
-        Ok(tool.into_sink(stdin, index, info, "bytes", ()))
+        let (cnf, password) = tool_auth::defaults_file(ctx, &paths, CLIENT_GROUP)?;
+        let mut cmd = crate::sandbox::command(ctx, "mariadb");
+        // The defaults file first: /etc/mysql/my.cnf must not leak in.
+        cmd.arg(tool_auth::arg(&cnf)).args(["--batch", "--sandbox"]);
+        let (tool, stdin) = Tool::spawn_writing(cmd, "mariadb < dump", &[&password])?;
+        Ok(tool.into_sink(stdin, index, info, "bytes", cnf))
     }
 
     /// Restart with this instance's own admin password (the dump brought

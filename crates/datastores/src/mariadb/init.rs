@@ -5,11 +5,11 @@ use super::paths::Paths;
 use super::server;
 use crate::files::{clear_dir, ensure_private_dir, write_atomic, RemoveOnDrop};
 use crate::process::run;
+use crate::sandbox::{self, server_dir, write_tool_secret};
 use anyhow::{anyhow, Context};
 use coffer_strategy::{DatastoreError, InstanceContext};
 use rand::distributions::{Alphanumeric, DistString};
 use std::time::Duration;
-use tokio::process::Command;
 
 /// Length of the generated admin password (alphanumeric: ~190 bits).
 const PASSWORD_LEN: usize = 32;
@@ -44,20 +44,25 @@ pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), Data
         std::fs::create_dir_all(&ctx.data_dir)
             .with_context(|| format!("creating {}", ctx.data_dir.display()))?;
     }
+    server_dir(ctx, &ctx.data_dir, 0o700)?;
     ensure_private_dir(&ctx.secret_dir)?;
-    ensure_private_dir(&paths.tmp_dir)?;
+    server_dir(ctx, &paths.tmp_dir, 0o700)?;
 
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), PASSWORD_LEN);
     write_atomic(&paths.password, password.as_bytes(), 0o600)?;
-    write_atomic(&paths.init_sql, init_sql(&password).as_bytes(), 0o600)?;
+    write_tool_secret(ctx, &paths.init_sql, init_sql(&password).as_bytes())?;
     let remove_init_sql = RemoveOnDrop(&paths.init_sql);
 
-    let mut cmd = Command::new("mariadb-install-db");
+    let mut cmd = sandbox::command(ctx, "mariadb-install-db");
     // --no-defaults must come first, or /etc/mysql/my.cnf leaks in.
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", ctx.data_dir.display()))
-        .arg(format!("--tmpdir={}", paths.tmp_dir.display()))
-        .args(["--user=root", "--skip-test-db", "--skip-name-resolve"])
+        .arg(format!("--tmpdir={}", paths.tmp_dir.display()));
+    if ctx.sandbox.is_none() {
+        // Unconfined, the agent's root runs the server too.
+        cmd.arg("--user=root");
+    }
+    cmd.args(["--skip-test-db", "--skip-name-resolve"])
         // root stays on unix-socket auth: over TCP every local process is
         // 127.0.0.1, so a password-less root there would be everyone's.
         .arg("--auth-root-authentication-method=socket")
@@ -71,6 +76,13 @@ pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), Data
     Ok(())
 }
 
+/// Gives `os_admin` `PROXY ON ''@'%'` with grant option, as a row: the
+/// bootstrap and the init file may not `GRANT PROXY`. Reloaded by the
+/// `FLUSH PRIVILEGES` that follows it.
+pub(crate) const PROXY_GRANT: &str = "REPLACE INTO mysql.proxies_priv \
+     (Host, User, Proxied_host, Proxied_user, With_grant) \
+     VALUES ('localhost', 'os_admin', '', '', 1);";
+
 /// The SQL install-db runs after creating the system tables. FLUSH
 /// PRIVILEGES first: without it the bootstrap server refuses CREATE USER.
 /// The password is alphanumeric, so it needs no escaping.
@@ -80,6 +92,9 @@ fn init_sql(password: &str) -> String {
         "FLUSH PRIVILEGES;\n\
          CREATE USER '{ADMIN_USER}'@'localhost' IDENTIFIED BY '{password}';\n\
          GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'localhost' WITH GRANT OPTION;\n\
+         -- PROXY ON ''@'%' with grant option (a logical restore gives it to\n\
+         -- root); GRANT PROXY is refused to the bootstrap, so by table.\n\
+         {PROXY_GRANT}\n\
          -- install-db adds a proxy grant for root@<hostname>, which\n\
          -- skip-name-resolve ignores with a warning at every start.\n\
          DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n"
@@ -94,6 +109,7 @@ mod tests {
     fn init_sql_creates_the_admin() {
         let sql = init_sql("abc123");
         assert!(sql.starts_with("FLUSH PRIVILEGES;\n"));
+        assert!(sql.contains(PROXY_GRANT) && PROXY_GRANT.contains(&format!("'{ADMIN_USER}'")));
         assert!(sql.contains("CREATE USER 'os_admin'@'localhost' IDENTIFIED BY 'abc123';"));
         assert!(sql
             .contains("GRANT ALL PRIVILEGES ON *.* TO 'os_admin'@'localhost' WITH GRANT OPTION;"));

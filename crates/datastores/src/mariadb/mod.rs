@@ -64,7 +64,7 @@ impl DatastoreManager for MariaDb {
     }
 
     async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {
-        server::start(&Paths::new(ctx), timeout).await
+        server::start(ctx, &Paths::new(ctx), timeout).await
     }
 
     async fn stop(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {

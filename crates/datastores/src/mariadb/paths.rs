@@ -1,5 +1,6 @@
 //! Where the MariaDB manager keeps each file of an instance.
 
+use crate::sandbox::tool_secret_dir;
 use coffer_strategy::{DatastoreError, InstanceContext};
 use std::path::PathBuf;
 
@@ -27,11 +28,15 @@ pub struct Paths {
     pub marker: PathBuf,
     /// `secret_dir/os_admin.password` (0600).
     pub password: PathBuf,
-    /// `secret_dir/init.sql` (0600), present only while install-db runs.
+    /// `init.sql` (0600) in the tools' secret dir, present only while
+    /// install-db runs.
     pub init_sql: PathBuf,
-    /// `secret_dir/rekey.sql` (0600): the server's init file at the first
-    /// start after a restore, present only during that start.
+    /// `rekey.sql` (0600) in the tools' secret dir: the server's init file
+    /// at the first start after a restore, present only during that start.
     pub rekey_sql: PathBuf,
+    /// `run_dir/files`: the only directory `SELECT ... INTO OUTFILE` and
+    /// `LOAD_FILE()` reach (`secure_file_priv`).
+    pub files_dir: PathBuf,
 }
 
 impl Paths {
@@ -46,8 +51,9 @@ impl Paths {
             console_log: ctx.log_dir.join("console.log"),
             marker: ctx.data_dir.join(".coffer-initialized"),
             password: ctx.secret_dir.join("os_admin.password"),
-            init_sql: ctx.secret_dir.join("init.sql"),
-            rekey_sql: ctx.secret_dir.join("rekey.sql"),
+            init_sql: tool_secret_dir(ctx).join("init.sql"),
+            rekey_sql: tool_secret_dir(ctx).join("rekey.sql"),
+            files_dir: ctx.run_dir.join("files"),
         }
     }
 

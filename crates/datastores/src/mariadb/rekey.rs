@@ -6,14 +6,16 @@
 //! changed or dropped it). The server's `init-file` runs as the bootstrap
 //! thread with every privilege, before the server accepts any connection,
 //! whatever the grant tables say: so it (re)creates `os_admin` with a new
-//! generated password. The file is 0600 in `secret_dir`, named by
+//! generated password. The file is 0600 in the tools' secret dir, named by
 //! `my.cnf` for that one start only, and removed afterwards.
 
 use super::admin::ADMIN_USER;
 use super::config;
+use super::init::PROXY_GRANT;
 use super::paths::Paths;
 use super::server;
 use crate::files::{ensure_private_dir, write_atomic, RemoveOnDrop};
+use crate::sandbox::write_tool_secret;
 use coffer_strategy::{DatastoreError, InstanceContext};
 use rand::distributions::{Alphanumeric, DistString};
 use std::time::Duration;
@@ -37,12 +39,12 @@ pub async fn start_with_new_admin_password(
     ensure_private_dir(&ctx.secret_dir)?;
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), PASSWORD_LEN);
     write_atomic(&paths.password, password.as_bytes(), 0o600)?;
-    write_atomic(&paths.rekey_sql, rekey_sql(&password).as_bytes(), 0o600)?;
+    write_tool_secret(ctx, &paths.rekey_sql, rekey_sql(&password).as_bytes())?;
     let remove_rekey_sql = RemoveOnDrop(&paths.rekey_sql);
     write_atomic(&paths.marker, b"mariadb\n", 0o644)?;
 
     config::write(ctx, paths, Some(&paths.rekey_sql))?;
-    let started = server::start(paths, START_TIMEOUT).await;
+    let started = server::start(ctx, paths, START_TIMEOUT).await;
     // Whatever happened, the next start must not look for the init file.
     let rendered = config::write(ctx, paths, None);
     drop(remove_rekey_sql);
@@ -63,7 +65,9 @@ fn rekey_sql(password: &str) -> String {
     format!(
         "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{password}';\n\
          ALTER USER {account} IDENTIFIED BY '{password}' PASSWORD EXPIRE NEVER ACCOUNT UNLOCK;\n\
-         GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;\n"
+         GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;\n\
+         {PROXY_GRANT}\n\
+         FLUSH PRIVILEGES;\n"
     )
 }
 

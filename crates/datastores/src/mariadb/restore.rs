@@ -7,8 +7,8 @@
 use super::backup::{MariaBackup, MARIABACKUP};
 use super::paths::Paths;
 use super::{rekey, server};
-use crate::files::ensure_private_dir;
 use crate::process::run;
+use crate::sandbox::server_dir;
 use crate::tool::Tool;
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -16,7 +16,6 @@ use coffer_strategy::{DatastoreError, InstanceContext, RestoreSink, RestoreStrat
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::process::Command;
 
 /// Preparing applies the redo log of the whole backup; moving a large
 /// data directory across filesystems copies it. Both scale with the data,
@@ -66,8 +65,12 @@ pub fn check_piece(strategy: &str, index: usize, info: &Value) -> Result<(), Dat
 }
 
 /// `mariabackup --no-defaults <args>` (no option file may leak in).
-async fn mariabackup(label: &str, args: &[String]) -> Result<(), DatastoreError> {
-    let mut cmd = Command::new("mariabackup");
+async fn mariabackup(
+    ctx: &InstanceContext,
+    label: &str,
+    args: &[String],
+) -> Result<(), DatastoreError> {
+    let mut cmd = crate::sandbox::command(ctx, "mariabackup");
     cmd.arg("--no-defaults").args(args);
     run(cmd, label, TOOL_TIMEOUT, &[]).await.map(drop)
 }
@@ -89,15 +92,14 @@ const BACKUP_INFO_FILES: &[&str] = &[
 impl RestoreStrategy for MariaBackup {
     async fn begin(&self, ctx: &InstanceContext, work_dir: &Path) -> Result<(), DatastoreError> {
         check_empty_target(ctx, &Paths::new(ctx))?;
-        std::fs::create_dir_all(&ctx.data_dir)
-            .with_context(|| format!("creating {}", ctx.data_dir.display()))?;
-        ensure_private_dir(work_dir)?;
+        server_dir(ctx, &ctx.data_dir, 0o700)?;
+        server_dir(ctx, work_dir, 0o700)?;
         Ok(())
     }
 
     async fn piece(
         &self,
-        _ctx: &InstanceContext,
+        ctx: &InstanceContext,
         work_dir: &Path,
         index: usize,
         info: &Value,
@@ -107,8 +109,8 @@ impl RestoreStrategy for MariaBackup {
         if !crate::files::absent_or_empty(&dir)? {
             return Err(anyhow!("piece {index} was received already").into());
         }
-        ensure_private_dir(&dir)?;
-        let mut cmd = Command::new("mbstream");
+        server_dir(ctx, &dir, 0o700)?;
+        let mut cmd = crate::sandbox::command(ctx, "mbstream");
         cmd.arg("-x").arg("-C").arg(&dir);
         let (tool, stdin) = Tool::spawn_writing(cmd, "mbstream -x", &[])?;
         Ok(tool.into_sink(stdin, index, info, "bytes", ()))
@@ -137,6 +139,7 @@ impl RestoreStrategy for MariaBackup {
         let started = std::time::Instant::now();
         let target = dir_arg("target-dir", &full);
         mariabackup(
+            ctx,
             "mariabackup --prepare",
             &["--prepare".into(), target.clone()],
         )
@@ -144,10 +147,16 @@ impl RestoreStrategy for MariaBackup {
         for i in 1..pieces {
             let incremental = dir_arg("incremental-dir", &piece_dir(work_dir, i));
             let label = format!("mariabackup --prepare (incremental {i})");
-            mariabackup(&label, &["--prepare".into(), target.clone(), incremental]).await?;
+            mariabackup(
+                ctx,
+                &label,
+                &["--prepare".into(), target.clone(), incremental],
+            )
+            .await?;
         }
         let datadir = dir_arg("datadir", &ctx.data_dir);
         mariabackup(
+            ctx,
             "mariabackup --move-back",
             &["--move-back".into(), target, datadir],
         )

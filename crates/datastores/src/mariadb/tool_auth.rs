@@ -1,6 +1,6 @@
 //! How MariaDB's own tools (mariabackup, mariadb-dump, the mariadb client)
 //! log in as `os_admin`: a defaults file of their own, 0600 in
-//! `secret_dir`, never a password on the command line (which every local
+//! the tools' secret dir (readable by the account they run as), never a password on the command line (which every local
 //! user can read in /proc).
 
 use super::admin::{read_password, ADMIN_USER};
@@ -26,7 +26,7 @@ pub fn defaults_file(
 ) -> Result<(SecretFile, String), DatastoreError> {
     let password = read_password(paths)?;
     let text = render(group, &password, &path_value(&paths.socket)?)?;
-    let file = SecretFile::create(&ctx.secret_dir, group, "cnf", text.as_bytes())?;
+    let file = crate::sandbox::tool_secret_file(ctx, group, "cnf", text.as_bytes())?;
     Ok((file, password))
 }
 

@@ -27,7 +27,6 @@ use async_trait::async_trait;
 use coffer_strategy::{BackupSource, BackupStrategy, DatastoreError, InstanceContext};
 use serde_json::{json, Value};
 use std::path::Path;
-use tokio::process::Command;
 
 /// The strategy's registered name, also its `done` value's `"tool"`.
 pub const PG_BASEBACKUP: &str = "pg_basebackup";
@@ -82,7 +81,7 @@ pub fn passfile(
         return Err(anyhow!("the stored admin password is not a generated one").into());
     }
     let line = format!("*:*:*:{ADMIN_USER}:{password}\n");
-    let file = SecretFile::create(&ctx.secret_dir, "pgpass", "conf", line.as_bytes())?;
+    let file = crate::sandbox::tool_secret_file(ctx, "pgpass", "conf", line.as_bytes())?;
     Ok((file, password))
 }
 
@@ -101,7 +100,9 @@ impl BackupStrategy for PgBaseBackup {
         }
         let paths = Paths::new(ctx);
         let (pgpass, password) = passfile(ctx, &paths)?;
-        let mut cmd = Command::new(Path::new(BIN_DIR).join("pg_basebackup"));
+        // In the sandbox as its account; unconfined as the agent's root,
+        // which alone reads the password file.
+        let mut cmd = crate::sandbox::command(ctx, Path::new(BIN_DIR).join("pg_basebackup"));
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("PGPASSFILE", pgpass.path())

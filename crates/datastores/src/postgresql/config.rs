@@ -274,6 +274,7 @@ pub(super) mod tests {
             ram_mb,
             volume_size_bytes: 1 << 30,
             overrides: Default::default(),
+            sandbox: None,
         }
     }
 

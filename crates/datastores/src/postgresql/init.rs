@@ -47,7 +47,7 @@ pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), Data
         )
         .into());
     }
-    let user = os_user()?;
+    let user = os_user(ctx)?;
     if ctx.data_dir.exists() {
         tracing::info!(instance = %ctx.instance_id, "wiping half-initialised {}", ctx.data_dir.display());
         clear_dir(&ctx.data_dir)?;
@@ -65,7 +65,7 @@ pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), Data
     let remove_pwfile = RemoveOnDrop(&paths.pwfile);
     own_path(&paths.pwfile, user)?;
 
-    let mut cmd = command(&Path::new(BIN_DIR).join("initdb"));
+    let mut cmd = command(ctx, &Path::new(BIN_DIR).join("initdb"));
     cmd.arg(format!("--pgdata={}", ctx.data_dir.display()))
         .arg(format!("--username={ADMIN_USER}"))
         .arg(format!("--pwfile={}", paths.pwfile.display()))

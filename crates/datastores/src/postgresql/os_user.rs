@@ -1,10 +1,12 @@
-//! The `postgres` OS account the server runs as, and the file permissions
-//! it needs. PostgreSQL refuses to run as root, while the agent is root.
+//! The OS account the server runs as, and the file permissions it needs:
+//! the instance's own account in its sandbox, else Debian's `postgres`.
+//! PostgreSQL refuses to run as root, while the agent is root.
 
 use anyhow::{anyhow, Context};
 use coffer_strategy::DatastoreError;
+use coffer_strategy::InstanceContext;
 use std::fs::Permissions;
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::Path;
 use tokio::process::Command;
 
@@ -18,9 +20,16 @@ pub struct OsUser {
     pub gid: u32,
 }
 
-/// Look `OS_USER` up in /etc/passwd (Debian's postgresql-common creates it
-/// there as a system account).
-pub fn os_user() -> Result<OsUser, DatastoreError> {
+/// The sandbox's account, or (unconfined) `OS_USER` looked up in
+/// /etc/passwd (Debian's postgresql-common creates it there as a system
+/// account).
+pub fn os_user(ctx: &InstanceContext) -> Result<OsUser, DatastoreError> {
+    if let Some(sandbox) = &ctx.sandbox {
+        return Ok(OsUser {
+            uid: sandbox.uid,
+            gid: sandbox.gid,
+        });
+    }
     let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
     parse_passwd(&passwd, OS_USER).ok_or_else(|| {
         anyhow!("no OS user {OS_USER:?} in /etc/passwd: install postgresql-15 (apt-get install postgresql-15)").into()
@@ -38,11 +47,15 @@ fn parse_passwd(passwd: &str, name: &str) -> Option<OsUser> {
     })
 }
 
-/// A command running `program` as `OS_USER`. `setpriv` execs the program,
-/// so the spawned pid is the program's own. The environment is emptied (no
-/// PG* variable or locale of the agent leaks in) and the working
-/// directory is `/`, which the account can always enter.
-pub fn command(program: &Path) -> Command {
+/// A command running `program` in the instance's sandbox, or (unconfined)
+/// as `OS_USER`. `setpriv` execs the program, so the spawned pid is the
+/// program's own. Either way the environment is emptied (no PG* variable
+/// or locale of the agent leaks in) and the working directory is `/`,
+/// which the account can always enter.
+pub fn command(ctx: &InstanceContext, program: &Path) -> Command {
+    if ctx.sandbox.is_some() {
+        return crate::sandbox::command(ctx, program);
+    }
     let mut cmd = Command::new("setpriv");
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -68,10 +81,11 @@ pub fn own_dir(dir: &Path, user: OsUser, mode: u32) -> Result<(), DatastoreError
     Ok(())
 }
 
-/// Give the file or directory `path` to `user`.
+/// Give the file or directory `path` (the link itself, if it is one: never
+/// what it points to) to `user`.
 pub fn own_path(path: &Path, user: OsUser) -> Result<(), DatastoreError> {
-    chown(path, Some(user.uid), Some(user.gid))
-        .with_context(|| format!("giving {} to {OS_USER}", path.display()))?;
+    lchown(path, Some(user.uid), Some(user.gid))
+        .with_context(|| format!("giving {} to uid {}", path.display(), user.uid))?;
     Ok(())
 }
 

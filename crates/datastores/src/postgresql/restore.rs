@@ -73,7 +73,7 @@ impl RestoreStrategy for PgBaseBackup {
                 ctx.data_dir.display()
             )));
         }
-        let user = os_user()?;
+        let user = os_user(ctx)?;
         own_dir(&ctx.data_dir, user, 0o700)?;
         prepare_dirs(ctx, &paths, user)?;
         ensure_private_dir(&ctx.secret_dir)?;
@@ -94,7 +94,7 @@ impl RestoreStrategy for PgBaseBackup {
                 "a {PG_BASEBACKUP} restore has one piece, a {PG_BASEBACKUP} backup"
             )));
         }
-        let mut cmd = command(Path::new("/bin/tar"));
+        let mut cmd = command(ctx, Path::new("/bin/tar"));
         cmd.args(["--extract", "--file=-", "--directory"])
             .arg(&ctx.data_dir);
         let (tool, stdin) = Tool::spawn_writing(cmd, "tar --extract", &[])?;
@@ -126,7 +126,7 @@ impl RestoreStrategy for PgBaseBackup {
             remove_if_present(&ctx.data_dir.join(name))?;
         }
 
-        let user = os_user()?;
+        let user = os_user(ctx)?;
         let password = generate_password();
         ensure_private_dir(&ctx.secret_dir)?;
         write_atomic(&paths.password, password.as_bytes(), 0o600)?;
@@ -165,7 +165,7 @@ async fn verify(ctx: &InstanceContext) -> Result<(), DatastoreError> {
     if !ctx.data_dir.join("backup_manifest").exists() {
         return Err(anyhow!("the restored data directory has no backup_manifest").into());
     }
-    let mut cmd = command(&Path::new(BIN_DIR).join("pg_verifybackup"));
+    let mut cmd = command(ctx, &Path::new(BIN_DIR).join("pg_verifybackup"));
     cmd.arg("--quiet").arg(&ctx.data_dir);
     run(cmd, "pg_verifybackup", VERIFY_TIMEOUT, &[]).await?;
     Ok(())

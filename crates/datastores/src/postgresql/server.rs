@@ -81,11 +81,11 @@ pub async fn start(
             )
             .into());
         }
-        prepare_dirs(ctx, paths, os_user()?)?;
+        prepare_dirs(ctx, paths, os_user(ctx)?)?;
         for lock in [&paths.pid_file, &paths.socket_lock] {
             remove_reused_lock(lock, paths)?;
         }
-        let mut cmd = command(&Path::new(BIN_DIR).join(PROGRAM));
+        let mut cmd = command(ctx, &Path::new(BIN_DIR).join(PROGRAM));
         cmd.arg("-D")
             .arg(&paths.data_dir)
             .arg("-c")

@@ -232,6 +232,7 @@ mod tests {
             ram_mb,
             volume_size_bytes: 1 << 30,
             overrides: Default::default(),
+            sandbox: None,
         }
     }
 

@@ -6,7 +6,8 @@ use super::config::initial_acl;
 use super::paths::Paths;
 use super::server;
 use crate::files::{clear_dir, ensure_private_dir, write_atomic};
-use anyhow::anyhow;
+use crate::sandbox::{give, server_dir};
+use anyhow::{anyhow, Context};
 use coffer_strategy::{DatastoreError, InstanceContext};
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -36,15 +37,13 @@ pub async fn initialize(ctx: &InstanceContext, paths: &Paths) -> Result<(), Data
         clear_dir(&ctx.data_dir)?;
     }
     // Tenant data (AOF, RDB) is for the server only.
-    ensure_private_dir(&ctx.data_dir)?;
+    server_dir(ctx, &ctx.data_dir, 0o700)?;
     ensure_private_dir(&ctx.secret_dir)?;
-    // The ACL file holds password hashes; the server rewrites it (ACL SAVE)
-    // with its own file mode, so its directory is what keeps it private.
-    ensure_private_dir(&ctx.conf_dir)?;
+    conf_dirs(ctx, paths)?;
 
     let password = generate_password();
     write_atomic(&paths.password, password.as_bytes(), 0o600)?;
-    write_atomic(&paths.acl, initial_acl(&password).as_bytes(), 0o600)?;
+    write_acl(ctx, paths, &initial_acl(&password))?;
     remove_stale(&paths.read_only_flag)?;
     write_atomic(&paths.marker, b"redis\n", 0o600)?;
     tracing::info!(instance = %ctx.instance_id, "Redis data directory initialised");
@@ -66,10 +65,33 @@ fn check_initialized(ctx: &InstanceContext, paths: &Paths) -> Result<(), Datasto
     if !paths.acl.exists() {
         tracing::warn!(instance = %ctx.instance_id, "{} is missing; recreating it with the admin user only", paths.acl.display());
         let password = super::admin::read_password(paths)?;
-        ensure_private_dir(&ctx.conf_dir)?;
-        write_atomic(&paths.acl, initial_acl(&password).as_bytes(), 0o600)?;
+        conf_dirs(ctx, paths)?;
+        write_acl(ctx, paths, &initial_acl(&password))?;
     }
     Ok(())
+}
+
+/// The configuration directory, and the server's own part of it where the
+/// ACL file lives: the ACL file holds password hashes and the server
+/// rewrites it (`ACL SAVE`) with its own file mode, so its directory is
+/// what keeps it private. An ACL file of the old layout is moved there.
+pub fn conf_dirs(ctx: &InstanceContext, paths: &Paths) -> Result<(), DatastoreError> {
+    crate::sandbox::config_dir(ctx)?;
+    let own = crate::sandbox::server_conf_dir(ctx);
+    server_dir(ctx, &own, 0o700)?;
+    if paths.old_acl.exists() && !paths.acl.exists() {
+        std::fs::rename(&paths.old_acl, &paths.acl).with_context(|| {
+            format!("moving {} into {}", paths.old_acl.display(), own.display())
+        })?;
+        give(ctx, &paths.acl)?;
+    }
+    Ok(())
+}
+
+/// A new ACL file, the server's to rewrite.
+fn write_acl(ctx: &InstanceContext, paths: &Paths, text: &str) -> Result<(), DatastoreError> {
+    write_atomic(&paths.acl, text.as_bytes(), 0o600)?;
+    give(ctx, &paths.acl)
 }
 
 fn remove_stale(path: &std::path::Path) -> Result<(), DatastoreError> {
@@ -101,6 +123,7 @@ mod tests {
             ram_mb: 512,
             volume_size_bytes: 1 << 30,
             overrides: Default::default(),
+            sandbox: None,
         }
     }
 

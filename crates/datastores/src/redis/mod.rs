@@ -67,13 +67,12 @@ impl DatastoreManager for Redis {
         let paths = Paths::new(ctx);
         paths.check_socket()?;
         let text = config::render(ctx, &paths)?;
-        crate::files::ensure_private_dir(&ctx.conf_dir)?;
-        crate::files::write_atomic(&paths.config, text.as_bytes(), 0o600)?;
-        Ok(())
+        init::conf_dirs(ctx, &paths)?;
+        crate::sandbox::write_config(ctx, &paths.config, text.as_bytes())
     }
 
     async fn start(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {
-        server::start(&Paths::new(ctx), timeout).await
+        server::start(ctx, &Paths::new(ctx), timeout).await
     }
 
     async fn stop(&self, ctx: &InstanceContext, timeout: Duration) -> Result<(), DatastoreError> {

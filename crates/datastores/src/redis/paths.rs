@@ -15,9 +15,14 @@ pub struct Paths {
     /// `conf_dir/redis.conf`, the server's only argument: it names the
     /// instance on the server's command line.
     pub config: PathBuf,
-    /// `conf_dir/users.acl` (0600): the ACL users, passwords as SHA-256
-    /// hashes only. Written by `initialize`, then by the server (`ACL SAVE`).
+    /// `conf_dir/server/users.acl` (0600): the ACL users, passwords as
+    /// SHA-256 hashes only. Written by `initialize`, then by the server
+    /// (`ACL SAVE`, which writes a new file beside it: so its directory is
+    /// the server's).
     pub acl: PathBuf,
+    /// `conf_dir/users.acl`: where the ACL file was before it had a
+    /// directory of its own; moved at the next configuration.
+    pub old_acl: PathBuf,
     /// `conf_dir/tenants-read-only`: present while tenant writes are
     /// refused, so users created or renamed meanwhile get the same rules.
     /// Outside the data dir, which is full when this matters.
@@ -49,7 +54,8 @@ impl Paths {
     pub fn new(ctx: &InstanceContext) -> Self {
         Paths {
             config: ctx.conf_dir.join("redis.conf"),
-            acl: ctx.conf_dir.join("users.acl"),
+            acl: crate::sandbox::server_conf_dir(ctx).join("users.acl"),
+            old_acl: ctx.conf_dir.join("users.acl"),
             read_only_flag: ctx.conf_dir.join("tenants-read-only"),
             socket: ctx.run_dir.join("redis.sock"),
             pid_file: ctx.run_dir.join("redis.pid"),

@@ -16,7 +16,7 @@
 use super::backup::{info_field, persistence, wait_persistence, RedisRdb, REDIS_RDB};
 use super::paths::Paths;
 use super::{admin, init, server, Redis};
-use crate::files::{absent_or_empty, ensure_private_dir, move_file, write_atomic};
+use crate::files::{absent_or_empty, move_file, write_atomic};
 use crate::process::run;
 use crate::stream::{check_length, closing_writer, written};
 use anyhow::{anyhow, Context};
@@ -28,7 +28,6 @@ use serde_json::Value;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::process::Command;
 
 /// Checking reads the whole snapshot once.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -58,7 +57,7 @@ impl RestoreStrategy for RedisRdb {
                 ctx.data_dir.display()
             )));
         }
-        ensure_private_dir(work_dir)?;
+        crate::sandbox::server_dir(ctx, work_dir, 0o700)?;
         Ok(())
     }
 
@@ -66,7 +65,7 @@ impl RestoreStrategy for RedisRdb {
     /// the length and the RDB itself.
     async fn piece(
         &self,
-        _ctx: &InstanceContext,
+        ctx: &InstanceContext,
         work_dir: &Path,
         index: usize,
         info: &Value,
@@ -84,12 +83,15 @@ impl RestoreStrategy for RedisRdb {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
+        // The check below reads it as the datastore's account.
+        crate::sandbox::give(ctx, &path)?;
+        let ctx = ctx.clone();
         let (writer, end) = closing_writer(tokio::fs::File::from_std(file));
         let info = info.clone();
         let done = async move {
             let got = written(end).await?;
             check_length(index, got, &info, "rdb_bytes")?;
-            let mut cmd = Command::new("redis-check-rdb");
+            let mut cmd = crate::sandbox::command(&ctx, "redis-check-rdb");
             cmd.arg(&path);
             run(cmd, "redis-check-rdb", CHECK_TIMEOUT, &[]).await?;
             Ok(())
@@ -118,6 +120,7 @@ impl RestoreStrategy for RedisRdb {
         let paths = Paths::new(ctx);
         init::initialize(ctx, &paths).await?;
         move_file(&rdb, &paths.rdb)?;
+        crate::sandbox::give(ctx, &paths.rdb)?;
         write_atomic(&paths.rdb_restore_marker, b"", 0o600)?;
         let manager = Redis::new();
         manager.render_config(ctx).await?;
@@ -136,7 +139,7 @@ impl RestoreStrategy for RedisRdb {
 /// Start with `appendonly no` (the RDB loads), then turn the AOF on and
 /// wait until the rewrite that writes the dataset into it has finished.
 async fn load_and_convert(ctx: &InstanceContext, paths: &Paths) -> Result<(), DatastoreError> {
-    server::start(paths, START_TIMEOUT).await?;
+    server::start(ctx, paths, START_TIMEOUT).await?;
     let mut conn = admin::connect(paths).await?;
     let info = persistence(&mut conn).await?;
     if info_field(&info, "aof_enabled").as_deref() != Some("0") {

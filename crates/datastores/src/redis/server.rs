@@ -4,11 +4,10 @@ use super::admin;
 use super::paths::Paths;
 use crate::process::{pid_runs, read_pid_file, spawn_detached, terminate};
 use anyhow::{anyhow, Context};
-use coffer_strategy::{DatastoreError, Health};
+use coffer_strategy::{DatastoreError, Health, InstanceContext};
 use nix::sys::signal::Signal;
 use std::process::ExitStatus;
 use std::time::Duration;
-use tokio::process::Command;
 use tokio::sync::oneshot;
 
 /// The server program.
@@ -46,7 +45,11 @@ pub async fn health(paths: &Paths) -> Health {
 }
 
 /// Start the server unless it runs, then wait until it answers.
-pub async fn start(paths: &Paths, timeout: Duration) -> Result<(), DatastoreError> {
+pub async fn start(
+    ctx: &InstanceContext,
+    paths: &Paths,
+    timeout: Duration,
+) -> Result<(), DatastoreError> {
     paths.check_socket()?;
     let mut exited = None;
     if running_pid(paths).is_none() {
@@ -65,7 +68,7 @@ pub async fn start(paths: &Paths, timeout: Duration) -> Result<(), DatastoreErro
             }
         }
         remove_if_present(&paths.pid_file)?;
-        let mut cmd = Command::new(PROGRAM);
+        let mut cmd = crate::sandbox::command(ctx, PROGRAM);
         cmd.arg(&paths.config);
         let (pid, rx) = spawn_detached(cmd, PROGRAM, &paths.console_log)?;
         tracing::info!(pid, "started {PROGRAM}");

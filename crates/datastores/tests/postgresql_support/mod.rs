@@ -52,6 +52,7 @@ pub fn context(base: &Path) -> InstanceContext {
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     }
 }
 

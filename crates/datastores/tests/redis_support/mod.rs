@@ -48,6 +48,7 @@ pub fn context(base: &Path, net: u8) -> InstanceContext {
         ram_mb: 512,
         volume_size_bytes: 1 << 30,
         overrides: Default::default(),
+        sandbox: None,
     }
 }
 
