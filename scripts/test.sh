@@ -17,12 +17,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== architecture rules"
 bash scripts/check-architecture.sh
 echo "== cargo test"
-cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/coffer-test.log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/coffer-test.log"
 status=${PIPESTATUS[0]}
 # The end-to-end suite once more, every `coffer up` replaced by the roles as
 # separate processes (task manager, API) on PostgreSQL and RabbitMQ.
 echo "== cargo test -p coffer, roles apart on PostgreSQL + RabbitMQ"
-COFFER_TEST_ROLES_APART=1 cargo test -p coffer --tests --locked 2>&1 | tee -a "${TMPDIR:-/tmp}/coffer-test.log"
+COFFER_TEST_ROLES_APART=1 cargo test -p coffer --tests --locked --no-fail-fast 2>&1 | tee -a "${TMPDIR:-/tmp}/coffer-test.log"
 apart=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$apart
 # One closing line with the totals of every test binary.

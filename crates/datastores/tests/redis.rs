@@ -87,7 +87,7 @@ async fn redis_lifecycle_read_only_and_restart() {
     let root_pw = r.enable_root(&ctx).await.unwrap();
 
     // No password in plain text on disk; secrets, config and data private.
-    let acl = std::fs::read_to_string(ctx.conf_dir.join("users.acl")).unwrap();
+    let acl = std::fs::read_to_string(ctx.conf_dir.join("server/users.acl")).unwrap();
     let admin_pw = std::fs::read_to_string(ctx.secret_dir.join("os_admin.password")).unwrap();
     for secret in ["secret", "late-pw", &root_pw, admin_pw.trim()] {
         assert!(!acl.contains(secret), "{secret:?} in {acl}");

@@ -135,6 +135,10 @@ pub struct CreateInstancePayload {
     /// Name of the `DatastoreManager` strategy.
     pub manager: String,
     pub ram_mb: i64,
+    /// The flavor's vCPUs (0 in payloads written before it was carried:
+    /// no CPU quota).
+    #[serde(default)]
+    pub vcpus: i64,
     pub databases: Vec<crate::DatabaseSpec>,
     pub users_sealed: Option<String>,
     /// Restore this backup (and its parents) instead of starting empty.
@@ -149,6 +153,9 @@ pub enum ResizePayload {
     Flavor {
         flavor_id: crate::FlavorId,
         ram_mb: i64,
+        /// 0 in payloads written before it was carried: no CPU quota.
+        #[serde(default)]
+        vcpus: i64,
     },
     Volume {
         size_gb: i64,

@@ -98,14 +98,17 @@ impl TaskManager {
         let payload: ResizePayload = serde_json::from_value(task.payload.clone())
             .context("resize task payload is unreadable")?;
         let instance = self.store.get_instance(task.instance_id).await?;
-        let current_ram = self.store.get_flavor(instance.flavor_id).await?.ram_mb;
-        let (flavor_id, ram_mb, volume_size_gb) = match payload {
-            ResizePayload::Flavor { flavor_id, ram_mb } => {
-                (flavor_id, ram_mb, instance.volume_size_gb)
+        let current = self.store.get_flavor(instance.flavor_id).await?;
+        let (flavor_id, ram_mb, vcpus, volume_size_gb) = match payload {
+            ResizePayload::Flavor {
+                flavor_id,
+                ram_mb,
+                vcpus,
+            } => (flavor_id, ram_mb, vcpus, instance.volume_size_gb),
+            ResizePayload::Volume { size_gb } => {
+                (instance.flavor_id, current.ram_mb, current.vcpus, size_gb)
             }
-            ResizePayload::Volume { size_gb } => (instance.flavor_id, current_ram, size_gb),
         };
-        let vcpus = self.store.get_flavor(flavor_id).await?.vcpus;
         let id = instance.id;
         self.compute
             .resize(id, ram_mb, vcpus, volume_size_gb)

@@ -41,13 +41,12 @@ impl TaskManager {
                 .register_agent(instance.id)
                 .await
                 .context("giving the agent its place on the bus")?;
-            let vcpus = self.store.get_flavor(instance.flavor_id).await?.vcpus;
             let config = AgentConfig {
                 instance_id: instance.id,
                 manager: payload.manager.clone(),
                 ip,
                 ram_mb: payload.ram_mb,
-                vcpus,
+                vcpus: payload.vcpus,
                 volume_size_gb: instance.volume_size_gb,
                 bus_socket: self.config.bus_socket.clone(),
                 token: String::new(),

@@ -118,6 +118,7 @@ async fn instance_with_task(store: &Store, n: u8, status: InstanceStatus) -> Tas
     let payload = CreateInstancePayload {
         manager: "mariadb".into(),
         ram_mb: 512,
+        vcpus: 1,
         databases: Vec::new(),
         users_sealed: None,
         restore: None,

@@ -238,6 +238,7 @@ pub async fn create(
     let payload = CreateInstancePayload {
         manager: version.manager.clone(),
         ram_mb: flavor.ram_mb,
+        vcpus: flavor.vcpus,
         databases,
         users_sealed,
         restore,

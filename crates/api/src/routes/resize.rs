@@ -55,6 +55,7 @@ async fn flavor(s: &ApiState, i: &Instance, raw: &Value) -> Result<ResizePayload
     Ok(ResizePayload::Flavor {
         flavor_id: f.id,
         ram_mb: f.ram_mb,
+        vcpus: f.vcpus,
     })
 }
 

@@ -393,9 +393,17 @@ pub fn instance_processes_of(state: &Path, id: &str, kind: &str) -> Vec<i32> {
         .into_iter()
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains(kind)
+            String::from_utf8_lossy(&cmd).contains(kind) && !sandbox_helper(*pid)
         })
         .collect()
+}
+
+/// The processes that start a datastore in its sandbox (the shell joining
+/// its cgroups, setpriv, and bubblewrap, which stays as the sandbox's
+/// parent): their command lines name the program, but they are not it.
+fn sandbox_helper(pid: i32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    matches!(comm.trim(), "bwrap" | "setpriv" | "sh")
 }
 
 /// Live (non-zombie) pids whose command line contains `needle`.

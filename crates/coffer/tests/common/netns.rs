@@ -88,10 +88,14 @@ impl Hosts {
         hosts
     }
 
-    /// A command run inside namespace `ns`.
+    /// A command run inside namespace `ns`: its network only. (`ip netns
+    /// exec` would also give it a mount namespace with a fresh /sys, in
+    /// which the cgroups that instances' sandboxes need are not mounted.)
     pub fn exec(ns: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, program]);
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/var/run/netns/{ns}"))
+            .arg("--")
+            .arg(program);
         c
     }
 

@@ -250,7 +250,7 @@ mod tests {
             "logfile /srv/coffer/i1/log/redis.log",
             "daemonize no",
             "set-proc-title no",
-            "aclfile /srv/coffer/i1/conf/users.acl",
+            "aclfile /srv/coffer/i1/conf/server/users.acl",
             "maxmemory 384mb",
             "maxmemory-policy noeviction",
             "appendonly yes",
