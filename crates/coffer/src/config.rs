@@ -159,6 +159,10 @@ pub struct ComputeSection {
     /// The wall around each instance (`local-process`, and on a `coffer
     /// compute` host): its own OS account, cgroups, mount namespace.
     pub sandbox: coffer_compute::SandboxSettings,
+    /// What an instance's volume is: `loop` (a size-limited ext4 image,
+    /// loop-mounted; directories instead where the host cannot) or
+    /// `directory` (its size enforced by the agent).
+    pub volume_driver: coffer_compute::VolumeDriver,
 }
 
 impl Default for ComputeSection {
@@ -171,6 +175,7 @@ impl Default for ComputeSection {
             host: String::new(),
             supervise_interval: Duration::from_secs(2),
             sandbox: Default::default(),
+            volume_driver: coffer_compute::VolumeDriver::Loop,
         }
     }
 }

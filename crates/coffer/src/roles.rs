@@ -27,7 +27,9 @@ fn local_driver(state_dir: &Path, config: &Config) -> anyhow::Result<LocalProces
     let instances = in_state(state_dir, &config.compute.instances_dir);
     let mut sandbox = config.compute.sandbox.clone();
     sandbox.hidden.push(state_dir.to_path_buf());
-    LocalProcessDriver::new(instances, agent_binary()?)?.with_sandbox(&sandbox)
+    Ok(LocalProcessDriver::new(instances, agent_binary()?)?
+        .with_sandbox(&sandbox)?
+        .with_volumes(config.compute.volume_driver))
 }
 
 pub(crate) fn in_state(state_dir: &Path, p: &Path) -> PathBuf {

@@ -11,10 +11,12 @@ mod procfs;
 pub mod protocol;
 mod remote;
 mod sandbox;
+mod volume;
 
 pub use local_process::LocalProcessDriver;
 pub use remote::{Placements, RemoteCompute};
 pub use sandbox::SandboxSettings;
+pub use volume::VolumeDriver;
 
 use async_trait::async_trait;
 use coffer_model::{AgentConfig, InstanceId};
@@ -55,7 +57,9 @@ pub trait ComputeDriver: Send + Sync + 'static {
     /// Give the server `ram_mb` of memory, `vcpus` of CPU and a volume of
     /// `volume_size_gb` (grow only; the caller checks). The agent is told
     /// separately; this makes the new sizes survive the agent's restart
-    /// (and sets a sandboxed server's new limits).
+    /// (and sets a sandboxed server's new limits). A volume grows offline:
+    /// the caller stops the datastore first (a loop volume still in use is
+    /// refused, and nothing changes).
     async fn resize(
         &self,
         id: InstanceId,

@@ -6,7 +6,9 @@
 //!   agent.pid    the running agent's pid
 //!   agent.log    the agent's log
 //!   stopped      present while the server is stopped on purpose
-//!   data/ conf/ run/ log/ secret/   owned by the agent and the datastore
+//!   conf/ secret/                   the agent's
+//!   data/ run/ log/ work/           the datastore's: on its volume
+//!   volume.img volume/              a loop volume (see `volume.rs`)
 //! ```
 //!
 //! The agent runs in its own process group, so it outlives a control-plane
@@ -16,6 +18,7 @@
 
 use crate::procfs::{is_alive, pids_mentioning, terminate};
 use crate::sandbox::{SandboxSettings, Sandboxes};
+use crate::volume::{Owner, VolumeDriver, Volumes};
 use crate::{ComputeDriver, ComputeError, ServerState};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -42,6 +45,8 @@ pub struct LocalProcessDriver {
     marks: tokio::sync::Mutex<()>,
     /// The walls around each instance; `None`: instances run unconfined.
     sandboxes: Option<Sandboxes>,
+    /// What new instances' volumes are.
+    volumes: Volumes,
 }
 
 impl LocalProcessDriver {
@@ -59,7 +64,20 @@ impl LocalProcessDriver {
             stop_grace: Duration::from_secs(20),
             marks: tokio::sync::Mutex::new(()),
             sandboxes: None,
+            volumes: Volumes::directories(),
         })
+    }
+
+    /// Give new instances volumes of this kind (`loop` only where this
+    /// host can loop-mount: else directories, and the log says why).
+    pub fn with_volumes(mut self, driver: VolumeDriver) -> Self {
+        self.volumes = Volumes::open(driver, &self.root);
+        self
+    }
+
+    /// What new instances' volumes are.
+    pub fn volume_driver(&self) -> VolumeDriver {
+        self.volumes.driver()
     }
 
     /// Confine every instance created from now on as `settings` say
@@ -155,6 +173,11 @@ impl LocalProcessDriver {
     }
 }
 
+/// The account that owns the instance's volume: its sandbox's.
+fn owner(config: &AgentConfig) -> Owner {
+    config.sandbox.as_ref().map(|s| (s.uid, s.gid))
+}
+
 /// Write a file only its owner can read.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -194,6 +217,9 @@ impl ComputeDriver for LocalProcessDriver {
                         .context("making the instance's sandbox")?,
                 );
             }
+            self.volumes
+                .create(&dir, config.volume_size_gb, owner(&config))
+                .context("making the instance's volume")?;
             let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
             write_private(&dir.join(CONFIG_FILE), &raw).context("writing agent config")?;
         }
@@ -210,6 +236,10 @@ impl ComputeDriver for LocalProcessDriver {
                 .resize(id, config.ram_mb, config.vcpus)
                 .context("making the instance's cgroups")?;
         }
+        // Nor do mounts.
+        self.volumes
+            .ensure_mounted(&self.instance_dir(id), owner(&config))
+            .context("mounting the instance's volume")?;
         let _marks = self.marks.lock().await;
         match fs::remove_file(self.instance_dir(id).join(STOPPED_FILE)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -257,6 +287,9 @@ impl ComputeDriver for LocalProcessDriver {
     async fn destroy(&self, id: InstanceId) -> Result<(), ComputeError> {
         self.stop(id).await?;
         let dir = self.instance_dir(id);
+        self.volumes
+            .release(&dir)
+            .context("unmounting the instance's volume")?;
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -293,6 +326,9 @@ impl ComputeDriver for LocalProcessDriver {
                 .resize(id, ram_mb, vcpus)
                 .context("setting the new flavor's limits")?;
         }
+        self.volumes
+            .grow(&self.instance_dir(id), volume_size_gb, owner(&config))
+            .context("growing the instance's volume")?;
         let raw = serde_json::to_vec_pretty(&config).context("encoding agent config")?;
         write_private(&self.instance_dir(id).join(CONFIG_FILE), &raw)
             .context("writing agent config")?;

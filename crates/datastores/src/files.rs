@@ -41,6 +41,25 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::R
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))
 }
 
+/// Where `path` leads when it is a link the host made: a symlink in a
+/// directory only root can change (an instance directory's links to its
+/// volume) is followed; anything else, a link a datastore could have
+/// planted included, is `path` itself.
+pub(crate) fn trusted_target(path: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let parent_is_roots = path
+        .parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0);
+    if is_link && parent_is_roots {
+        if let Ok(target) = path.canonicalize() {
+            return target;
+        }
+    }
+    path.to_path_buf()
+}
+
 /// Remove everything inside `dir`, keeping `dir` itself (it may be a mount
 /// point).
 pub(crate) fn clear_dir(dir: &Path) -> anyhow::Result<()> {

@@ -140,6 +140,8 @@ pub(crate) fn server_dir(
     mode: u32,
 ) -> Result<(), DatastoreError> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The instance directory's links to its volume lead to the real ones.
+    let dir = &crate::files::trusted_target(dir);
     give(ctx, dir)?;
     let meta =
         std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;

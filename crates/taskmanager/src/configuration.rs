@@ -110,19 +110,43 @@ impl TaskManager {
             }
         };
         let id = instance.id;
-        self.compute
-            .resize(id, ram_mb, vcpus, volume_size_gb)
-            .await
-            .context("resizing the server")?;
+        // A volume grows offline, as a Trove volume does: the datastore
+        // stops, the volume is unmounted, grown and mounted again, and the
+        // datastore starts. (Repeated as a whole when the task resumes.)
+        let growing = volume_size_gb > instance.volume_size_gb;
+        if growing {
+            self.call_agent(id, &AgentRequest::Stop, self.config.action_timeout)
+                .await
+                .context("stopping the datastore to grow its volume")?;
+        }
+        if let Err(e) = self.compute.resize(id, ram_mb, vcpus, volume_size_gb).await {
+            if growing {
+                // Serving on the old volume beats not serving.
+                let restart = AgentRequest::Restart;
+                if let Err(again) = self
+                    .call_agent(id, &restart, self.config.action_timeout)
+                    .await
+                {
+                    tracing::warn!(instance = %id, "starting the datastore again: {again:#}");
+                }
+            }
+            return Err(anyhow::Error::new(e).context("resizing the server"));
+        }
         self.compute.ensure_running(id).await?;
         let request = AgentRequest::Resize {
             ram_mb,
             volume_size_gb,
         };
-        let status = self
+        let mut status = self
             .call_agent(id, &request, self.config.action_timeout)
             .await
             .context("resizing the datastore")?;
+        if growing {
+            status = self
+                .call_agent(id, &AgentRequest::Restart, self.config.action_timeout)
+                .await
+                .context("starting the datastore on its grown volume")?;
+        }
         self.record_status(id, status).await;
         self.store
             .set_instance_resources(id, flavor_id, volume_size_gb)

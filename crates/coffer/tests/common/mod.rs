@@ -356,7 +356,31 @@ impl Drop for Coffer {
         for p in &pids {
             let _ = Command::new("kill").arg("-9").arg(p.to_string()).status();
         }
+        unmount_volumes(self.dir.path());
         remove_cgroups(&self.dir.path().join("instances"));
+    }
+}
+
+/// Unmount the loop volumes of the instances a test left under `state`
+/// (their loop devices go with the mounts).
+pub fn unmount_volumes(state: &Path) {
+    let prefix = state.canonicalize().unwrap_or_else(|_| state.to_path_buf());
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        let ok = Command::new("umount")
+            .arg(&p)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&p).status();
+        }
     }
 }
 

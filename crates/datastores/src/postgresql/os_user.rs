@@ -75,6 +75,8 @@ pub fn command(ctx: &InstanceContext, program: &Path) -> Command {
 /// Create `dir` if missing, give it to `user` and set `mode`.
 pub fn own_dir(dir: &Path, user: OsUser, mode: u32) -> Result<(), DatastoreError> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The instance directory's links to its volume lead to the real ones.
+    let dir = &crate::files::trusted_target(dir);
     own_path(dir, user)?;
     std::fs::set_permissions(dir, Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", dir.display()))?;
