@@ -2,7 +2,7 @@
 
 use crate::accounts::agent_error;
 use crate::backup::BackupRun;
-use crate::volume::{disk_usage, should_be_full};
+use crate::volume::{measure, should_be_full, Measure};
 use anyhow::Context;
 use coffer_bus::messages::{
     AgentError, AgentErrorKind, AgentRequest, AgentStatus, ConductorMessage, RestoreOrder,
@@ -306,8 +306,7 @@ impl Agent {
             (Health::Stopped, Desired::Stopped) => OperatingStatus::Shutdown,
             (Health::Stopped, Desired::Running) => OperatingStatus::Crashed,
         };
-        let size = ctx.volume_size_bytes;
-        let used = disk_usage(&ctx.data_dir);
+        let Measure { used, size, .. } = measure(&ctx.data_dir, ctx.volume_size_bytes);
         let was_full = self.full.load(Ordering::SeqCst);
         let full = should_be_full(used, size, was_full);
         if full != was_full && health == Health::Healthy {
@@ -325,7 +324,7 @@ impl Agent {
         }
         let volume = VolumeUsage {
             used_bytes: used,
-            size_bytes: size,
+            size_bytes: ctx.volume_size_bytes,
             full: self.full.load(Ordering::SeqCst),
         };
         AgentStatus {

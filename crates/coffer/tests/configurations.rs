@@ -292,12 +292,28 @@ fn run(case: &Case) {
     );
 
     // Fill the 1 GB volume: the agent makes the datastore refuse writes.
+    // A loop volume is a filesystem a little smaller than its size: fill
+    // what it has left; a directory volume: its size.
     probe.write().unwrap();
-    let ballast = instance_dir(c.state_dir(), &id)
-        .join("data")
-        .join("ballast");
+    let dir = instance_dir(c.state_dir(), &id);
+    let ballast = dir.join("data").join("ballast");
+    let size = if dir.join("volume.img").exists() {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(dir.join("data/"))
+            .output()
+            .unwrap();
+        let avail: u64 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap();
+        (avail - (1 << 20)).to_string()
+    } else {
+        "1G".to_string()
+    };
     let ok = std::process::Command::new("fallocate")
-        .args(["-l", "1G"])
+        .args(["-l", &size])
         .arg(&ballast)
         .status()
         .unwrap();

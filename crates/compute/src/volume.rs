@@ -18,7 +18,9 @@
 //! ```
 //!
 //! `mount -o loop` ties the loop device to the mount (autoclear): a volume
-//! holds a loop device exactly while it is mounted.
+//! holds a loop device exactly while it is mounted, in this namespace or
+//! any sandbox's (the instances root is a shared mount, so an unmount
+//! reaches them all).
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -66,7 +68,7 @@ impl Volumes {
     pub(crate) fn open(wanted: VolumeDriver, root: &Path) -> Self {
         let driver = match wanted {
             VolumeDriver::Directory => VolumeDriver::Directory,
-            VolumeDriver::Loop => match probe(root) {
+            VolumeDriver::Loop => match share(root).and_then(|()| probe(root)) {
                 Ok(()) => VolumeDriver::Loop,
                 Err(e) => {
                     tracing::warn!(
@@ -279,6 +281,21 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Make `root` a shared mount (bound onto itself first if it is not a
+/// mount point), so that the volumes mounted under it are shared too. Each
+/// datastore's sandbox is a mount namespace that starts as a copy of the
+/// host's, volumes of every other instance included (hidden, but there):
+/// with private mounts an unmount here would leave those copies mounted,
+/// holding the filesystem and its loop device for as long as the other
+/// sandboxes live. Shared, the unmount reaches every copy (bubblewrap makes
+/// them slaves).
+fn share(root: &Path) -> anyhow::Result<()> {
+    if !is_mount_point(root)? {
+        run(Command::new("mount").arg("--bind").arg(root).arg(root))?;
+    }
+    run(Command::new("mount").arg("--make-shared").arg(root))
+}
+
 /// Make, mount and unmount a small volume under `root`.
 fn probe(root: &Path) -> anyhow::Result<()> {
     let dir = root.join(".volume-probe");
@@ -317,6 +334,15 @@ mod tests {
         assert!(bytes(0).is_err() && bytes(-1).is_err());
     }
 
+    /// Unmounts the test's shared root when dropped.
+    struct Unmount(PathBuf);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-R").arg(&self.0).output();
+        }
+    }
+
     /// The image's loop device, if one is attached.
     fn loop_device(image: &Path) -> Option<String> {
         let out = Command::new("losetup")
@@ -344,6 +370,7 @@ mod tests {
     #[test]
     fn a_loop_volume_is_a_hard_limit_that_grows_and_goes() {
         let root = tempfile::tempdir().unwrap();
+        let _unshare = Unmount(root.path().to_path_buf());
         let volumes = Volumes::open(VolumeDriver::Loop, root.path());
         assert_eq!(
             volumes.driver(),
@@ -382,9 +409,19 @@ mod tests {
         );
         std::fs::write(dir.join("data/more"), vec![1u8; 100 << 20]).unwrap();
 
+        // A mount namespace copied from this one meanwhile (as every
+        // datastore's sandbox is) does not keep the volume mounted.
+        let mut other = Command::new("unshare")
+            .args(["--mount", "--propagation", "slave", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
         volumes.release(&dir).unwrap();
-        assert!(loop_device(&image).is_none());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(loop_device(&image).is_none(), "held by another namespace");
         assert!(!is_mount_point(&dir.join(MOUNT_POINT)).unwrap());
+        let _ = other.kill();
+        let _ = other.wait();
         // Mounted again (a reboot), the data is there.
         volumes.ensure_mounted(&dir, None).unwrap();
         assert!(dir.join("data/more").exists());

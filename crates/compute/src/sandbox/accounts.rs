@@ -131,9 +131,14 @@ fn account_name(uid: u32) -> String {
     format!("coffer-{uid}")
 }
 
+/// One `useradd`/`groupadd` at a time in this process: each locks
+/// /etc/passwd and /etc/group and fails at once when another holds them.
+static ACCOUNT_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The account `coffer-<uid>` with its group, made if missing.
 /// PostgreSQL's initdb refuses to run as a uid without a passwd entry.
 fn ensure_account(uid: u32) -> anyhow::Result<Account> {
+    let _one = ACCOUNT_FILES.lock().unwrap_or_else(|e| e.into_inner());
     let name = account_name(uid);
     if let Some(account) = read_passwd()?.account(&name) {
         return Ok(account);
@@ -143,15 +148,31 @@ fn ensure_account(uid: u32) -> anyhow::Result<Account> {
         .lines()
         .any(|l| l.split(':').next() == Some(name.as_str()));
     if !group_exists {
-        run(Command::new("groupadd").args(["--gid", &uid.to_string(), &name]))?;
+        run_locked(Command::new("groupadd").args(["--gid", &uid.to_string(), &name]))?;
     }
-    run(Command::new("useradd")
-        .args(["--uid", &uid.to_string(), "--gid", &name])
-        .args(["--no-create-home", "--home-dir", "/nonexistent"])
-        .args(["--shell", "/usr/sbin/nologin", "--no-user-group", &name]))?;
+    run_locked(
+        Command::new("useradd")
+            .args(["--uid", &uid.to_string(), "--gid", &name])
+            .args(["--no-create-home", "--home-dir", "/nonexistent"])
+            .args(["--shell", "/usr/sbin/nologin", "--no-user-group", &name]),
+    )?;
     read_passwd()?
         .account(&name)
         .ok_or_else(|| anyhow!("useradd made no passwd entry for {name}"))
+}
+
+/// `run`, tried again for a few seconds while another process (another
+/// Coffer on this host, an administrator) holds the account files' lock.
+fn run_locked(cmd: &mut Command) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match run(cmd) {
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            done => return done,
+        }
+    }
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -220,6 +241,34 @@ mod tests {
                 gid: 70000
             })
         );
+    }
+
+    /// Accounts made at once, as 200 creates at once make them, all come
+    /// out whole (useradd fails at once while another holds its lock).
+    #[test]
+    fn accounts_made_at_once_are_all_made() {
+        let uids: Vec<u32> = (0..6).map(|i| 3_999_999_900 + i).collect();
+        let remove = |uid: u32| {
+            let name = account_name(uid);
+            let _ = Command::new("userdel").arg(&name).output();
+            let _ = Command::new("groupdel").arg(&name).output();
+        };
+        uids.iter().copied().for_each(remove);
+        let made: Vec<Account> = std::thread::scope(|s| {
+            let handles: Vec<_> = uids
+                .iter()
+                .map(|&uid| s.spawn(move || ensure_account(uid)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        for (account, uid) in made.iter().zip(&uids) {
+            assert_eq!((account.uid, account.gid), (*uid, *uid));
+            assert_eq!(ensure_account(*uid).unwrap(), *account, "made once");
+        }
+        uids.iter().copied().for_each(remove);
     }
 
     #[test]

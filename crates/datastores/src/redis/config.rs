@@ -114,6 +114,9 @@ pub fn render(ctx: &InstanceContext, paths: &Paths) -> Result<String, DatastoreE
          pidfile {pid}\n\
          logfile {log}\n\
          daemonize no\n\
+         # A SIGTERM stops it even when the snapshot cannot be written (a\n\
+         # full volume): the append-only file holds the data.\n\
+         shutdown-on-sigterm force\n\
          # Keep the command line as started: it names this instance's config.\n\
          set-proc-title no\n\
          # Users: no anonymous access; hashed passwords only.\n\
