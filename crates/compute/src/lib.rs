@@ -6,6 +6,7 @@
 //! local-process driver, see [`host`]) over the bus.
 
 pub mod host;
+mod host_tools;
 mod local_process;
 mod procfs;
 pub mod protocol;

@@ -22,6 +22,7 @@
 //! any sandbox's (the instances root is a shared mount, so an unmount
 //! reaches them all).
 
+use crate::host_tools::{run, tail};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
@@ -200,17 +201,6 @@ fn lay_out(dir: &Path, mount_point: &Path, owner: Owner) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The last lines a tool printed, for an error.
-fn tail(out: &std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join("\n")
-}
-
 fn bytes(size_gb: i64) -> anyhow::Result<u64> {
     u64::try_from(size_gb)
         .ok()
@@ -268,17 +258,6 @@ fn unescape(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// Make `root` a shared mount (bound onto itself first if it is not a

@@ -374,12 +374,19 @@ pub fn unmount_volumes(state: &Path) {
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for p in points {
-        let ok = Command::new("umount")
-            .arg(&p)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&p).status();
+        // The processes just killed may hold it for a moment.
+        let gone = (0..30).any(|_| {
+            let ok = Command::new("umount")
+                .arg(&p)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ok
+        });
+        if !gone {
+            let _ = Command::new("umount").arg("-l").arg(&p).output();
         }
     }
 }
@@ -556,6 +563,8 @@ pub mod raw_http {
 }
 
 /// Files under `dir` whose bytes contain `needle`.
+/// A loop volume's image is read through its mount point (`volume/`,
+/// which the walk enters) rather than as 1 GB of mostly holes.
 pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -568,7 +577,7 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
                 stack.push(path);
-            } else if ft.is_file() {
+            } else if ft.is_file() && e.file_name() != "volume.img" {
                 let bytes = std::fs::read(&path).unwrap_or_default();
                 if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
                     hits.push(path);

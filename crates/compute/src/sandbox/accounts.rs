@@ -7,6 +7,7 @@
 //! /etc/passwd, no home, no shell) is made once and kept for the next
 //! instance that claims the uid.
 
+use crate::host_tools::run;
 use anyhow::{anyhow, bail, Context};
 use std::collections::HashMap;
 use std::io::Write;
@@ -173,17 +174,6 @@ fn run_locked(cmd: &mut Command) -> anyhow::Result<()> {
             done => return done,
         }
     }
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// The lines of /etc/passwd that matter here.
