@@ -33,7 +33,7 @@ Usage: bench/backup.py COFFER_BINARY [--gb 1.0] [--runs 1]
 """
 import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 from datetime import datetime
-from common import PROJECT, free_port, http, http_ok, wait_until, write_result
+from common import remove_state, PROJECT, free_port, http, http_ok, wait_until, write_result
 
 MB = 1e6
 
@@ -838,7 +838,7 @@ def main():
     finally:
         coffer.stop()
         subprocess.run(["pkill", "-9", "-f", state])
-        shutil.rmtree(state, ignore_errors=True)
+        remove_state(state)
         shutil.rmtree(work, ignore_errors=True)
         swift.down()
 

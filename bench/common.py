@@ -148,7 +148,7 @@ class Coffer:
             subprocess.run(["pkill", "-9", "-f", self.state])
             if getattr(self, "_log", None):
                 self._log.close()
-            shutil.rmtree(self.state, ignore_errors=True)
+            remove_state(self.state)
         return False
 
 
@@ -217,3 +217,20 @@ def wrk(url, workdir, connections, duration, threads=None):
         "socket_errors": sum(map(int, sock.groups())) if sock else 0,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
     }
+
+
+def remove_state(state):
+    """Remove a state dir whose coffer and instances were killed: first
+    its mounts (the instances root, a shared bind mount, and any loop
+    volume left under it; the killed processes may hold them a moment),
+    then the files."""
+    root = os.path.join(state, "instances")
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(30):
+        if subprocess.run(["mountpoint", "-q", root], **quiet).returncode != 0:
+            break
+        subprocess.run(["umount", "-R", root], **quiet)
+        time.sleep(0.1)
+    else:
+        subprocess.run(["umount", "-R", "-l", root], **quiet)
+    shutil.rmtree(state, ignore_errors=True)

@@ -14,7 +14,7 @@ Prints a table and writes the figures as JSON
 Usage: bench/provision.py COFFER_BINARY [--runs N] [--datastores mariadb,postgresql,redis]
 """
 import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time
-from common import free_port, http, http_ok, wait_until, write_result
+from common import remove_state, free_port, http, http_ok, wait_until, write_result
 
 DATASTORES = ("mariadb", "postgresql", "redis")
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -198,7 +198,7 @@ def main():
             up.wait()
         log.close()
         subprocess.run(["pkill", "-9", "-f", state])
-        shutil.rmtree(state, ignore_errors=True)
+        remove_state(state)
 
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result = {"benchmark": "provision", "time": now, "machine": {"cores": os.cpu_count()}, "runs": args.runs,

@@ -22,6 +22,12 @@ cleanup() {
   [ -n "${up_pid:-}" ] && kill "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null
   # Anything still running from this state dir (only if a step failed).
   pkill -9 -f "$state" 2>/dev/null || true
+  # The instances root is a (shared) mount of its own; loop volumes of
+  # instances a failed step left behind are mounted under it.
+  for _ in $(seq 30); do
+    mountpoint -q "$state/instances" || break
+    umount -R "$state/instances" 2>/dev/null || sleep 0.1
+  done
   rm -rf "$state"
 }
 trap cleanup EXIT

@@ -196,6 +196,8 @@ fn a_tenant_with_root_stays_inside_its_instance() {
         format!("ls {}", instance_dir(&state, &maria.id).display()),
         format!("ls {}", state.display()),
         format!("cat {}", state.join("coffer.db").display()),
+        // The agents' bus socket (the local bus).
+        format!("ls -l {}", state.join("bus.sock").display()),
         format!(
             "cat {}",
             instance_dir(&state, &pg.id).join("agent.json").display()
