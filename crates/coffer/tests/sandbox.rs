@@ -396,3 +396,59 @@ fn state_files_are_the_owners_alone() {
         "{log}"
     );
 }
+
+/// A host (or a configuration) that cannot confine instances makes Coffer
+/// refuse to start, saying why and how to opt out; opting out starts it.
+#[test]
+fn no_walls_no_start_unless_the_operator_says_so() {
+    let state = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)], wait: Duration| {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(["up", "--state-dir"])
+            .arg(state.path())
+            .env("COFFER__API__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + wait;
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let exited = child.try_wait().unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (exited, text)
+    };
+    // No uid range an instance account may take (below 1000: the
+    // system's own accounts).
+    let (exited, said) = run(
+        &[("COFFER__COMPUTE__SANDBOX__FIRST_UID", "100")],
+        Duration::from_secs(30),
+    );
+    assert!(exited.is_some_and(|s| !s.success()), "{said}");
+    assert!(
+        said.contains("sandbox cannot run on this host")
+            && said.contains("enabled = false")
+            && said.contains("first_uid"),
+        "{said}"
+    );
+    // Opted out: it runs, and says instances are unconfined.
+    let (exited, said) = run(
+        &[
+            ("COFFER__COMPUTE__SANDBOX__FIRST_UID", "100"),
+            ("COFFER__COMPUTE__SANDBOX__ENABLED", "false"),
+        ],
+        Duration::from_secs(3),
+    );
+    assert!(exited.is_none(), "exited: {said}");
+    assert!(said.contains("the instance sandbox is off"), "{said}");
+    common::unmount_volumes(state.path());
+}
