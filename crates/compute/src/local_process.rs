@@ -113,11 +113,17 @@ impl LocalProcessDriver {
         for id in ids {
             let _marks = self.marks.lock().await;
             let dir = self.instance_dir(id);
-            if dir.join(STOPPED_FILE).exists() || self.read_config(id).is_none() {
+            let Some(config) = self.read_config(id) else {
+                continue;
+            };
+            if dir.join(STOPPED_FILE).exists() {
                 continue;
             }
             if self.agent_pid(id).is_none() {
-                match self.spawn_agent(id) {
+                let started_agent = self
+                    .prepare_host(id, &config)
+                    .and_then(|()| self.spawn_agent(id));
+                match started_agent {
                     Ok(()) => started += 1,
                     Err(e) => tracing::warn!(instance = %id, "could not restart the agent: {e:#}"),
                 }
@@ -143,6 +149,20 @@ impl LocalProcessDriver {
         let mine =
             String::from_utf8_lossy(&cmdline).contains(&*self.instance_dir(id).to_string_lossy());
         (mine && is_alive(pid)).then_some(pid)
+    }
+
+    /// What the host must hold before the instance's agent starts, and
+    /// loses at a reboot: its cgroups and its mounted volume (an agent
+    /// started without it would find its directories' links dangling).
+    fn prepare_host(&self, id: InstanceId, config: &AgentConfig) -> anyhow::Result<()> {
+        if let (Some(sandboxes), Some(_)) = (&self.sandboxes, &config.sandbox) {
+            sandboxes
+                .resize(id, config.ram_mb, config.vcpus)
+                .context("making the instance's cgroups")?;
+        }
+        self.volumes
+            .ensure_mounted(&self.instance_dir(id), owner(config))
+            .context("mounting the instance's volume")
     }
 
     fn spawn_agent(&self, id: InstanceId) -> anyhow::Result<()> {
@@ -230,16 +250,7 @@ impl ComputeDriver for LocalProcessDriver {
         let Some(config) = self.read_config(id) else {
             return Err(ComputeError::NotFound(id));
         };
-        // The cgroups do not survive a reboot of the host: make them again.
-        if let (Some(sandboxes), Some(_)) = (&self.sandboxes, &config.sandbox) {
-            sandboxes
-                .resize(id, config.ram_mb, config.vcpus)
-                .context("making the instance's cgroups")?;
-        }
-        // Nor do mounts.
-        self.volumes
-            .ensure_mounted(&self.instance_dir(id), owner(&config))
-            .context("mounting the instance's volume")?;
+        self.prepare_host(id, &config)?;
         let _marks = self.marks.lock().await;
         match fs::remove_file(self.instance_dir(id).join(STOPPED_FILE)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

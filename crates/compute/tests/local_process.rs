@@ -68,3 +68,66 @@ async fn create_supervise_stop_destroy() {
     );
     driver.destroy(id).await.unwrap();
 }
+
+/// Whether `path` is a mount point (in this mount namespace).
+fn mounted(path: &Path) -> bool {
+    let path = path.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path.as_str()))
+}
+
+/// After a reboot of the host (the volume unmounted, the agent gone), the
+/// host's supervision mounts the volume again before it starts the agent,
+/// so the agent never finds its directories' links dangling.
+#[tokio::test]
+async fn revive_mounts_the_volume_before_the_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("instances");
+    let driver = LocalProcessDriver::new(root.clone(), fake_agent(tmp.path()))
+        .unwrap()
+        .with_volumes(coffer_compute::VolumeDriver::Loop);
+    assert_eq!(driver.volume_driver(), coffer_compute::VolumeDriver::Loop);
+    let id = InstanceId::new();
+    driver.create(&config(id)).await.unwrap();
+    let volume = driver
+        .instance_dir(id)
+        .canonicalize()
+        .unwrap()
+        .join("volume");
+    assert!(mounted(&volume));
+
+    // "Reboot": the agent dies, the volume is no longer mounted.
+    let pid = std::fs::read_to_string(driver.instance_dir(id).join("agent.pid")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(std::process::Command::new("umount")
+        .arg(&volume)
+        .status()
+        .unwrap()
+        .success());
+    assert!(!mounted(&volume));
+
+    assert_eq!(driver.revive().await, 1);
+    assert!(mounted(&volume), "revived without its volume");
+    assert_eq!(driver.state(id).await.unwrap(), ServerState::Running);
+
+    driver.destroy(id).await.unwrap();
+    assert!(!mounted(&volume));
+    // The instances root, bound onto itself: free once the stand-in
+    // agent's last `sleep` (holding its log open) is gone.
+    for _ in 0..50 {
+        let out = std::process::Command::new("umount")
+            .arg(&root)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!mounted(&root.canonicalize().unwrap()));
+}
