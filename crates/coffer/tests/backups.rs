@@ -142,7 +142,7 @@ fn redis_full_backup_restores() {
     assert_eq!(code, 202, "{v}");
     std::thread::sleep(Duration::from_millis(300));
     let inst = c.wait_status(&rid, &["ACTIVE", "ERROR"], Duration::from_secs(60));
-    assert_eq!(inst["status"], "ACTIVE");
+    assert_eq!(inst["status"], "ACTIVE", "{inst}\n{}", c.log());
     assert_eq!(get("key:7").trim(), "value-7");
 }
 

@@ -131,6 +131,19 @@ pub(crate) fn pid_runs(pid: u32, needle: &str) -> bool {
     }
 }
 
+/// Whether any live process other than the caller runs a program whose
+/// command line contains `needle` (a server's forked children keep its
+/// command line, and its listening sockets, until they are gone).
+pub(crate) fn any_runs(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let me = std::process::id();
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| pid != me && pid_runs(pid, needle))
+}
+
 /// The pid written in a pid file, if the file exists and holds a number.
 pub(crate) fn read_pid_file(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()

@@ -2,7 +2,7 @@
 
 use super::admin;
 use super::paths::Paths;
-use crate::process::{pid_runs, read_pid_file, spawn_detached, terminate};
+use crate::process::{any_runs, pid_runs, read_pid_file, spawn_detached, terminate, wait_until};
 use anyhow::{anyhow, Context};
 use coffer_strategy::{DatastoreError, Health, InstanceContext};
 use nix::sys::signal::Signal;
@@ -12,6 +12,8 @@ use tokio::sync::oneshot;
 
 /// The server program.
 const PROGRAM: &str = "redis-server";
+/// How long a stopped server's forked children may take to go.
+const CHILDREN_GRACE: Duration = Duration::from_secs(10);
 /// How long one health probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between probes while waiting for a starting server (it usually
@@ -97,6 +99,11 @@ pub async fn stop(paths: &Paths, timeout: Duration) -> Result<(), DatastoreError
         tracing::info!(pid, "stopping {PROGRAM}");
         let needle = cmdline_needle(paths);
         terminate(pid, Signal::SIGTERM, timeout, || !pid_runs(pid, &needle)).await?;
+        // A snapshot or rewrite child it was killing may outlive it for a
+        // moment, holding the port the next start needs.
+        if !wait_until(CHILDREN_GRACE, || !any_runs(&needle)).await {
+            tracing::warn!("processes of the stopped {PROGRAM} are still running");
+        }
     }
     remove_if_present(&paths.pid_file)
 }
